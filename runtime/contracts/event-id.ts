@@ -39,7 +39,10 @@ export class EventIdNamespace {
   readonly uuid: string;
   readonly #bytes: Buffer;
 
-  constructor(readonly name: string) {
+  readonly name: string;
+
+  constructor(name: string) {
+    this.name = name;
     this.uuid = uuid5(NAMESPACE_URL, `stockbridge:${name}`);
     this.#bytes = uuidBytes(this.uuid);
   }

@@ -264,11 +264,10 @@ export class TransientError extends Error {
 /** Invalid configuration or input found at start: reported as `file:line:col: message`, exit code 2. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-  constructor(
-    message: string,
-    readonly location?: { file: string; line?: number; column?: number },
-  ) {
+  readonly location?: { file: string; line?: number; column?: number };
+  constructor(message: string, location?: { file: string; line?: number; column?: number }) {
     super(message);
+    this.location = location;
   }
 
   override toString(): string {
