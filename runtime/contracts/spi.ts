@@ -49,10 +49,8 @@ export interface SourceBatch<P = unknown> {
    * connection). The engine then flushes the sinks immediately instead of waiting for them to fill.
    */
   commitBarrier?: boolean;
-  /** Accounting unit (a file name): the run summary and metrics break counts down by it. */
+  /** Accounting unit (a file name): the run summary breaks counts down by it. */
   unit?: string;
-  /** Set on the last batch of a unit: the source may archive or delete it once this batch commits. */
-  unitDone?: boolean;
 }
 
 export interface SourceContext {
@@ -101,7 +99,7 @@ export interface Sink {
    * retry with backoff; any other error stops the pipeline without committing.
    */
   write(events: readonly InventoryEvent[], info: WriteInfo): Promise<void>;
-  /** Make everything written so far durable and resolve the pending write() promises. */
+  /** Make everything written so far durable and settle (resolve or reject) every pending write() promise. */
   flush(): Promise<void>;
   close(): Promise<void>;
 }
@@ -126,6 +124,8 @@ export interface DecodedRecord {
   offset: number;
   /** Byte offset just past the record: resuming here reads the next record. */
   end: number;
+  /** 1-based line number at `end` (text formats): the `line` to resume with. */
+  endLine?: number;
 }
 
 export interface StreamDecoder {

@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { builtinRegistry } from '../../connectors/index.ts';
+import type { ConnectorSpec } from '../../runtime/contracts/spi.ts';
+
+interface OptionRow {
+  name: string;
+  type: string;
+  required: boolean;
+  default?: unknown;
+  description: string;
+}
+
+export function optionRows(spec: ConnectorSpec): OptionRow[] {
+  const props = (spec.options.properties ?? {}) as Record<string, Record<string, unknown>>;
+  const required = new Set((spec.options.required as string[]) ?? []);
+  return Object.entries(props).map(([name, p]) => ({
+    name,
+    type: p.enum ? (p.enum as unknown[]).map((v) => JSON.stringify(v)).join(' | ') : String(p.type ?? p.format ?? 'any'),
+    required: required.has(name),
+    default: p.default,
+    description: String(p.description ?? ''),
+  }));
+}
+
+export function registerConnectorsCommand(program: Command): void {
+  program
+    .command('connectors')
+    .description('List the sources, processors and sinks with their options.')
+    .argument('[name]', 'show one connector in detail')
+    .option('--json', 'machine-readable output (specs with their JSON Schemas)')
+    .action((name: string | undefined, opts: { json?: boolean }) => {
+      const all = builtinRegistry().all().filter((s) => !name || s.name === name);
+      if (name && all.length === 0) throw new Error(`no connector named '${name}' (see 'stockbridge connectors')`);
+      if (opts.json) {
+        const out = all.map(({ kind, name, summary, delivery, options, example }) => ({ kind, name, summary, delivery, options, example }));
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        return;
+      }
+      for (const kind of ['source', 'processor', 'sink'] as const) {
+        const specs = all.filter((s) => s.kind === kind);
+        if (!specs.length) continue;
+        process.stdout.write(`${kind.toUpperCase()}S\n`);
+        for (const s of specs) {
+          process.stdout.write(`  ${s.name.padEnd(14)} ${s.summary}\n`);
+          process.stdout.write(`  ${''.padEnd(14)} delivery: ${s.delivery}\n`);
+          for (const o of optionRows(s)) {
+            const def = o.default === undefined ? '' : ` (default ${JSON.stringify(o.default)})`;
+            process.stdout.write(`      ${o.name}${o.required ? '*' : ''}: ${o.type}${def}${o.description ? ` — ${o.description}` : ''}\n`);
+          }
+          if (name && s.example) process.stdout.write(`\n  example:\n${s.example.replace(/^/gm, '    ')}\n`);
+        }
+        process.stdout.write('\n');
+      }
+      process.stdout.write('* required. Every component also takes `type:` and an optional `name:`.\n');
+    });
+}

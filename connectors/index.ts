@@ -1,0 +1,17 @@
+/**
+ * The one list of built-in connectors. Adding a connector: create connectors/<name>/ with its spec, code and
+ * README.md, and add its spec here.
+ */
+import type { ConnectorSpec } from '../runtime/contracts/spi.ts';
+import { ConnectorRegistry } from '../runtime/registry.ts';
+import { fileSource } from './file/index.ts';
+import { generatorSource } from './generator/index.ts';
+import { jsonlSink } from './jsonl/index.ts';
+import { nullSink } from './null/index.ts';
+import { selectProcessor } from './select/index.ts';
+
+export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, jsonlSink, nullSink, selectProcessor];
+
+export function builtinRegistry(): ConnectorRegistry {
+  return new ConnectorRegistry(BUILTIN_CONNECTORS);
+}

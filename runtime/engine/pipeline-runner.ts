@@ -1,0 +1,116 @@
+/**
+ * Turns a loaded pipeline file into running parts: state store, mapping, source, processors, sinks and the
+ * engine. Used by `stockbridge run`, `dlq replay` and the tests.
+ */
+import { resolve } from 'node:path';
+import type { CompiledMapping } from '../contracts/mapping.ts';
+import {
+  type DeadLetterInput,
+  type Logger,
+  type Processor,
+  type Sink,
+  type Source,
+  type SourceContext,
+  type StateStore,
+} from '../contracts/spi.ts';
+import type { PipelineConfig } from '../config/pipeline.ts';
+import { openSqliteStore } from '../state/sqlite-store.ts';
+import { Engine, type NamedSink } from './engine.ts';
+
+export interface PrepareOptions {
+  once: boolean;
+  /** Overrides `state.dir` of the pipeline file. */
+  stateDir?: string;
+  log: Logger;
+  /** Replace the configured source (dlq replay). */
+  sourceOverride?: (ctx: SourceContext) => Source;
+}
+
+export interface PreparedPipeline {
+  engine: Engine;
+  state: StateStore;
+  mapping: CompiledMapping;
+  close(): Promise<void>;
+}
+
+/** Loads the pipeline's mapping (or the identity mapping). */
+export async function loadPipelineMapping(cfg: PipelineConfig): Promise<CompiledMapping> {
+  if (cfg.mapping === 'identity') {
+    const { identityMapping } = await import('../mapping/identity.ts');
+    return identityMapping({ namespace: cfg.name, baseDir: cfg.baseDir });
+  }
+  const { loadMapping } = await import('../mapping/compile.ts');
+  return loadMapping(cfg.mapping, { namespace: cfg.name, pipeline: cfg.name });
+}
+
+export function stateDirOf(cfg: PipelineConfig, override?: string): string {
+  return resolve(override ?? cfg.state.dir ?? process.env.STOCKBRIDGE_STATE_DIR ?? '.stockbridge');
+}
+
+export async function preparePipeline(cfg: PipelineConfig, opts: PrepareOptions): Promise<PreparedPipeline> {
+  const log = opts.log.child({ pipeline: cfg.name });
+  const stateDir = stateDirOf(cfg, opts.stateDir);
+  const mapping = await loadPipelineMapping(cfg);
+  const state = openSqliteStore(stateDir, cfg.name, { synchronous: cfg.state.synchronous });
+  const controller = new AbortController();
+  const deadLetter = (e: DeadLetterInput) => state.addDeadLetters([e]);
+  const base = { pipeline: cfg.name, baseDir: cfg.baseDir, stateDir };
+  const closers: Array<() => Promise<void>> = [];
+  try {
+    const sourceCtx: SourceContext = {
+      pipeline: cfg.name,
+      signal: controller.signal,
+      once: opts.once,
+      batchSize: cfg.delivery.batchSize,
+      format: mapping.format,
+      state,
+      log: log.child({ source: cfg.source.name }),
+      deadLetter,
+    };
+    const source = opts.sourceOverride
+      ? opts.sourceOverride(sourceCtx)
+      : await cfg.source.spec.create(cfg.source.options, { ...base, log: sourceCtx.log, source: sourceCtx } as never);
+    closers.push(() => (source as Source).close());
+    const processors = [];
+    for (const p of cfg.processors) {
+      const proc = await p.spec.create(p.options, { ...base, log: log.child({ processor: p.name }) } as never);
+      processors.push(proc as Processor);
+    }
+    const sinks: NamedSink[] = [];
+    for (const s of cfg.sinks) {
+      const slog = log.child({ sink: s.name });
+      const sink = await s.spec.create(s.options, {
+        ...base,
+        log: slog,
+        sink: { pipeline: cfg.name, state, log: slog, deadLetter },
+      } as never);
+      sinks.push({ name: s.name, sink: sink as Sink });
+      closers.push(() => (sink as Sink).close());
+    }
+    const engine = new Engine({
+      pipeline: cfg.name,
+      connector: cfg.source.type,
+      source: source as Source,
+      mapping,
+      processors,
+      sinks,
+      state,
+      delivery: cfg.delivery,
+      log,
+      stopController: controller,
+    });
+    return {
+      engine,
+      state,
+      mapping,
+      async close() {
+        for (const c of closers.reverse()) await c().catch((err: Error) => log.warn({ err: err.message }, 'close failed'));
+        await state.close();
+      },
+    };
+  } catch (err) {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    await state.close();
+    throw err;
+  }
+}
