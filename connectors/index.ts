@@ -7,10 +7,10 @@ import { ConnectorRegistry } from '../runtime/registry.ts';
 import { fileSource } from './file/index.ts';
 import { generatorSource } from './generator/index.ts';
 import { jsonlSink } from './jsonl/index.ts';
-import { nullSink } from './null/index.ts';
+import { discardSink } from './discard/index.ts';
 import { selectProcessor } from './select/index.ts';
 
-export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, jsonlSink, nullSink, selectProcessor];
+export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, jsonlSink, discardSink, selectProcessor];
 
 export function builtinRegistry(): ConnectorRegistry {
   return new ConnectorRegistry(BUILTIN_CONNECTORS);

@@ -4,7 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { ConfigError, type ConnectorSpec, type JsonSchema } from '../contracts/spi.ts';
 import type { ConnectorRegistry } from '../registry.ts';
@@ -47,8 +48,9 @@ export interface PipelineConfig {
   yaml: YamlFile;
 }
 
-const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
-export const ajv = addFormats(new Ajv({ allErrors: true, useDefaults: true, strict: false }));
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
+/** One Ajv (JSON Schema 2020-12) for pipeline and connector option schemas. */
+export const ajv = addFormats(new Ajv2020({ allErrors: true, useDefaults: true, strict: false }));
 const validateBase = ajv.compile(basePipelineSchema);
 const optionValidators = new WeakMap<ConnectorSpec, ValidateFunction>();
 

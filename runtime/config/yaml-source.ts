@@ -129,18 +129,19 @@ export function ajvError(y: YamlFile, errors: ErrorObject[], prefix: ReadonlyArr
   const segs = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const path = [...prefix, ...segs];
   const dotted = path.join('.');
+  const inner = segs.length ? ` at ${segs.join('.')}` : '';
   let message: string;
   let node: Node | undefined;
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String(e.params.additionalProperty);
       node = nodeAt(y, [...path, key], true);
-      message = `unknown option '${key}' in ${what}${dotted ? ` at ${dotted}` : ''}`;
+      message = `unknown option '${key}' in ${what}${inner}`;
       break;
     }
     case 'required':
       node = nodeAt(y, path);
-      message = `missing required option '${String(e.params.missingProperty)}' in ${what}${dotted ? ` at ${dotted}` : ''}`;
+      message = `missing required option '${String(e.params.missingProperty)}' in ${what}${inner}`;
       break;
     case 'enum':
       node = nodeAt(y, path);
