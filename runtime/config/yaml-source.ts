@@ -124,8 +124,11 @@ function pathKeys(path: readonly unknown[]): string[] {
 
 /** Converts the most useful Ajv error into a ConfigError at the right place; `prefix` is the object's path. */
 export function ajvError(y: YamlFile, errors: ErrorObject[], prefix: ReadonlyArray<string | number>, what: string): ConfigError {
-  // Prefer the deepest error: it names the actual culprit rather than a failing oneOf/anyOf branch.
-  const e = [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
+  // Prefer the deepest error (the actual culprit, not a failing branch above it); at equal depth an unknown key
+  // beats a missing one, since a typo usually causes both.
+  const rank = (x: ErrorObject) =>
+    x.instancePath.split('/').length * 10 + (x.keyword === 'additionalProperties' ? 2 : x.keyword === 'required' ? 0 : 1);
+  const e = [...errors].sort((a, b) => rank(b) - rank(a))[0];
   const segs = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const path = [...prefix, ...segs];
   const dotted = path.join('.');
