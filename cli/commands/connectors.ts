@@ -22,15 +22,48 @@ export function optionRows(spec: ConnectorSpec): OptionRow[] {
   }));
 }
 
+/** The connector reference in Markdown (docs/connectors.md is this output; a test keeps it current). */
+export function connectorsMarkdown(specs: ConnectorSpec[]): string {
+  const out: string[] = [
+    '# Connector reference',
+    '',
+    'Generated from the connectors\' own option schemas by `stockbridge connectors --markdown`; do not edit by hand.',
+    'Each connector\'s folder (`connectors/<name>/README.md`) explains how it behaves.',
+    '',
+    '| kind | type | summary | delivery |',
+    '|---|---|---|---|',
+  ];
+  const sorted = [...specs].sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
+  for (const s of sorted) out.push(`| ${s.kind} | [\`${s.name}\`](#${s.kind}-${s.name}) | ${s.summary} | ${s.delivery} |`);
+  for (const s of sorted) {
+    out.push('', `## ${s.kind} \`${s.name}\``, '', s.summary, '', `Delivery: ${s.delivery}.`, '');
+    const rows = optionRows(s);
+    if (rows.length) {
+      out.push('| option | type | default | description |', '|---|---|---|---|');
+      for (const o of rows)
+        out.push(
+          `| \`${o.name}\`${o.required ? ' (required)' : ''} | ${o.type.replaceAll('|', '\\|')} | ${o.default === undefined ? '' : `\`${JSON.stringify(o.default)}\``} | ${o.description.replaceAll('|', '\\|')} |`,
+        );
+    } else out.push('No options.');
+    if (s.example) out.push('', '```yaml', s.example, '```');
+  }
+  return `${out.join('\n')}\n`;
+}
+
 export function registerConnectorsCommand(program: Command): void {
   program
     .command('connectors')
     .description('List the sources, processors and sinks with their options.')
     .argument('[name]', 'show one connector in detail')
     .option('--json', 'machine-readable output (specs with their JSON Schemas)')
-    .action((name: string | undefined, opts: { json?: boolean }) => {
+    .option('--markdown', 'the reference as Markdown (docs/connectors.md)')
+    .action((name: string | undefined, opts: { json?: boolean; markdown?: boolean }) => {
       const all = builtinRegistry().all().filter((s) => !name || s.name === name);
       if (name && all.length === 0) throw new Error(`no connector named '${name}' (see 'stockbridge connectors')`);
+      if (opts.markdown) {
+        process.stdout.write(connectorsMarkdown(all));
+        return;
+      }
       if (opts.json) {
         const out = all.map(({ kind, name, summary, delivery, options, example }) => ({ kind, name, summary, delivery, options, example }));
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
