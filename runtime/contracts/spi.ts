@@ -67,6 +67,16 @@ export interface SourceContext {
   readonly log: Logger;
   /** Store a record that cannot even be turned into a SourceRecord (e.g. a file that cannot be read). */
   deadLetter(entry: DeadLetterInput): Promise<void>;
+  /** Counts the engine has for an accounting unit (a file) so far; for per-file log lines at commit time. */
+  unitCounts(unit: string): UnitCounts | undefined;
+}
+
+export interface UnitCounts {
+  recordsIn: number;
+  recordsMapped: number;
+  recordsFiltered: number;
+  recordsRejected: number;
+  eventsOut: number;
 }
 
 export interface Source<P = unknown> {
@@ -151,6 +161,8 @@ export interface StreamStart {
 /** A format bound to one mapping's options. */
 export interface BoundFormat {
   readonly name: string;
+  /** Binary formats (copybook records) may hold any byte; text formats never hold NUL bytes. */
+  readonly binary?: boolean;
   /** Decoder for a byte stream (files, stdin). */
   streamDecoder(start: StreamStart): StreamDecoder;
   /** Decode one message payload (MQ, Kafka) into one or more records. */
@@ -237,6 +249,8 @@ export interface StateStore {
   listCheckpoints(prefix: string): Promise<Array<{ key: string; value: unknown }>>;
   /** Record keys as seen; resolves to the ones already present (duplicates). Keys older than ttlMs do not count. */
   claimKeys(scope: string, keys: string[], ttlMs?: number): Promise<Set<string>>;
+  /** Forget keys claimed earlier (e.g. a file that could not be processed may be dropped again). */
+  releaseKeys(scope: string, keys: string[]): Promise<void>;
   addDeadLetters(entries: DeadLetterInput[]): Promise<void>;
   listDeadLetters(opts?: { limit?: number; afterId?: number; includeReplayed?: boolean }): Promise<DeadLetter[]>;
   getDeadLetter(id: number): Promise<DeadLetter | undefined>;

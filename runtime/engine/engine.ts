@@ -23,6 +23,7 @@ import {
   type SourceBatch,
   type SourceRecord,
   type StateStore,
+  type UnitCounts,
 } from '../contracts/spi.ts';
 import { metrics } from '../observability/metrics.ts';
 import type { DeliveryConfig } from '../config/pipeline.ts';
@@ -47,13 +48,7 @@ export interface EngineParts {
   stopController?: AbortController;
 }
 
-export interface UnitCounts {
-  recordsIn: number;
-  recordsMapped: number;
-  recordsFiltered: number;
-  recordsRejected: number;
-  eventsOut: number;
-}
+export type { UnitCounts };
 
 export interface RunSummary extends UnitCounts {
   pipeline: string;
@@ -100,6 +95,11 @@ export class Engine {
   /** Live counters (for the progress line and status). */
   counts(): Readonly<UnitCounts> {
     return this.#counts;
+  }
+
+  /** Counts of one accounting unit (a file) so far. */
+  unitCounts(unit: string): Readonly<UnitCounts> | undefined {
+    return this.#units.get(unit);
   }
 
   /** Stop reading; in-flight batches are drained and committed (graceful shutdown). */

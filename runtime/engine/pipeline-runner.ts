@@ -56,6 +56,7 @@ export async function preparePipeline(cfg: PipelineConfig, opts: PrepareOptions)
   const deadLetter = (e: DeadLetterInput) => state.addDeadLetters([e]);
   const base = { pipeline: cfg.name, baseDir: cfg.baseDir, stateDir };
   const closers: Array<() => Promise<void>> = [];
+  let engineRef: Engine | undefined;
   try {
     const sourceCtx: SourceContext = {
       pipeline: cfg.name,
@@ -66,6 +67,7 @@ export async function preparePipeline(cfg: PipelineConfig, opts: PrepareOptions)
       state,
       log: log.child({ source: cfg.source.name }),
       deadLetter,
+      unitCounts: (unit) => engineRef?.unitCounts(unit),
     };
     const source = opts.sourceOverride
       ? opts.sourceOverride(sourceCtx)
@@ -99,6 +101,7 @@ export async function preparePipeline(cfg: PipelineConfig, opts: PrepareOptions)
       log,
       stopController: controller,
     });
+    engineRef = engine;
     return {
       engine,
       state,

@@ -64,6 +64,7 @@ export class SqliteStateStore implements StateStore {
       putKey: db.prepare(
         'INSERT INTO idempotency (scope, key, seen_at) VALUES (?, ?, ?) ON CONFLICT(scope, key) DO UPDATE SET seen_at = excluded.seen_at',
       ),
+      delKey: db.prepare('DELETE FROM idempotency WHERE scope = ? AND key = ?'),
       addDl: db.prepare(
         'INSERT INTO dead_letters (pipeline, stage, reason, ref, payload, payload_is_text, meta, error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -117,6 +118,12 @@ export class SqliteStateStore implements StateStore {
       }
     });
     return dup;
+  }
+
+  async releaseKeys(scope: string, keys: string[]): Promise<void> {
+    this.#tx(() => {
+      for (const k of keys) this.#stmts.delKey.run(scope, k);
+    });
   }
 
   async addDeadLetters(entries: DeadLetterInput[]): Promise<void> {
