@@ -189,6 +189,7 @@ describe('real redis-server', () => {
     const stream = uniqueName('harness:stream');
     const id1 = await redis.xadd(stream, '*', 'sku', 'A1', 'qty', '5');
     const id2 = await redis.xadd(stream, '*', 'sku', 'B2', 'qty', '7');
+    if (id1 === null || id2 === null) throw new Error('XADD returned no id');
     expect(id1).not.toBe(id2);
     const entries = await redis.xrange(stream, '-', '+');
     expect(entries).toEqual([

@@ -45,7 +45,8 @@ start=$(date +%s)
 mvn_args=(-B -q --no-transfer-progress -Dstyle.color=never -f "$HERE/pom.xml"
   "-Dkafka.version=$KAFKA_VERSION" "-Dkafka.logging=$logging" "-Dlibs.dir=$tmp")
 [[ -n "${MAVEN_REPO:-}" ]] && mvn_args+=("-Dmaven.repo.local=$MAVEN_REPO")
-if ! mvn "${mvn_args[@]}" dependency:copy-dependencies >&2; then
+# (Maven 3.8 still prints ANSI resets in batch mode: strip them.)
+if ! mvn "${mvn_args[@]}" dependency:copy-dependencies 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2; then
   rm -rf "$tmp"
   log "Maven could not resolve Kafka $KAFKA_VERSION (is Maven Central reachable? is the version published?)"
   exit 1
