@@ -4,13 +4,14 @@
  */
 import type { ConnectorSpec } from '../runtime/contracts/spi.ts';
 import { ConnectorRegistry } from '../runtime/registry.ts';
+import { fileDropSource } from './file-drop/index.ts';
 import { fileSource } from './file/index.ts';
 import { generatorSource } from './generator/index.ts';
 import { jsonlSink } from './jsonl/index.ts';
 import { discardSink } from './discard/index.ts';
 import { selectProcessor } from './select/index.ts';
 
-export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, jsonlSink, discardSink, selectProcessor];
+export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, fileDropSource, jsonlSink, discardSink, selectProcessor];
 
 export function builtinRegistry(): ConnectorRegistry {
   return new ConnectorRegistry(BUILTIN_CONNECTORS);

@@ -50,7 +50,7 @@ describe('pipeline files', () => {
 
   it('reports an unknown connector at its type: line, naming the known ones', () => {
     expect(error('pipeline: demo\nsource:\n  type: ftp\nsinks:\n  - type: discard\n')).toBe(
-      "FILE:3:9: unknown source connector 'ftp' (known: file, generator)",
+      "FILE:3:9: unknown source connector 'ftp' (known: file, file-drop, generator)",
     );
   });
 
