@@ -29,5 +29,11 @@ process.emitWarning = (warning, ...rest) => {
   return emit.call(process, warning, ...rest);
 };
 
+// `stockbridge … | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 const { main } = await import('./main.ts');
 await main(process.argv);

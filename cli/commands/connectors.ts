@@ -13,9 +13,15 @@ interface OptionRow {
 export function optionRows(spec: ConnectorSpec): OptionRow[] {
   const props = (spec.options.properties ?? {}) as Record<string, Record<string, unknown>>;
   const required = new Set((spec.options.required as string[]) ?? []);
+  const typeOf = (p: Record<string, unknown>): string => {
+    if (p.enum) return (p.enum as unknown[]).map((v) => JSON.stringify(v)).join(' | ');
+    if (p.anyOf || p.oneOf) return ((p.anyOf ?? p.oneOf) as Array<Record<string, unknown>>).map(typeOf).join(' | ');
+    if (p.type === 'array' && p.items) return `${typeOf(p.items as Record<string, unknown>)}[]`;
+    return String(p.type ?? p.format ?? 'any');
+  };
   return Object.entries(props).map(([name, p]) => ({
     name,
-    type: p.enum ? (p.enum as unknown[]).map((v) => JSON.stringify(v)).join(' | ') : String(p.type ?? p.format ?? 'any'),
+    type: typeOf(p),
     required: required.has(name),
     default: p.default,
     description: String(p.description ?? ''),
