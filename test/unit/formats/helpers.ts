@@ -1,0 +1,91 @@
+/** Helpers for the format tests: feed bytes in chunks, compare runs, resume from record ends. */
+import { expect } from 'vitest';
+import type { BoundFormat, DecodedRecord, StreamStart } from '../../../runtime/contracts/spi.ts';
+
+export const FILE = 'in.dat';
+
+export function bytes(x: string | Uint8Array | number[]): Buffer {
+  if (typeof x === 'string') return Buffer.from(x, 'utf8');
+  return Buffer.from(x);
+}
+
+/** Decode `data` fed in chunks of `chunk` bytes (Infinity: one push). */
+export function decode(
+  format: BoundFormat,
+  data: Uint8Array,
+  chunk = Number.POSITIVE_INFINITY,
+  start: Partial<StreamStart> = {},
+): { records: DecodedRecord[]; state: unknown } {
+  const d = format.streamDecoder({ file: FILE, offset: 0, line: 1, ...start });
+  const records: DecodedRecord[] = [];
+  for (let o = 0; o < data.length; o += chunk) {
+    for (const r of d.push(data.subarray(o, Math.min(data.length, o + chunk)))) records.push(r);
+  }
+  for (const r of d.end()) records.push(r);
+  return { records, state: d.resumeState() };
+}
+
+/** Plain-data view of records (Uint8Array raw becomes an array) for deep equality. */
+export function plain(records: DecodedRecord[]): unknown[] {
+  return records.map((r) => JSON.parse(JSON.stringify({ ...r, raw: typeof r.raw === 'string' ? r.raw : [...r.raw] })));
+}
+
+/** Every chunk size 1..maxChunk gives exactly the records of a single push. */
+export function expectChunkInvariant(format: BoundFormat, data: Uint8Array, maxChunk = data.length): DecodedRecord[] {
+  const whole = decode(format, data).records;
+  const expected = plain(whole);
+  for (let chunk = 1; chunk <= Math.max(1, maxChunk); chunk++) {
+    const got = plain(decode(format, data, chunk).records);
+    if (JSON.stringify(got) !== JSON.stringify(expected))
+      expect({ chunk, records: got }).toEqual({ chunk, records: expected });
+  }
+  return whole;
+}
+
+/**
+ * Resuming at the end of every record (with the line and resume state the source would checkpoint) gives exactly the
+ * records that follow it, whatever the chunk size. The state is taken right after the record was returned.
+ */
+export function expectResumeInvariant(
+  format: BoundFormat,
+  data: Uint8Array,
+  chunks: number[] = [Number.POSITIVE_INFINITY, 7],
+): void {
+  const d = format.streamDecoder({ file: FILE, offset: 0, line: 1 });
+  const all: Array<{ rec: DecodedRecord; state: unknown }> = [];
+  for (let o = 0; o < data.length; o += 1) {
+    // Byte-by-byte so the state is sampled as close as possible to each record.
+    for (const r of d.push(data.subarray(o, o + 1))) all.push({ rec: r, state: d.resumeState() });
+  }
+  for (const r of d.end()) all.push({ rec: r, state: d.resumeState() });
+  const expected = plain(all.map((x) => x.rec));
+  for (let k = 0; k < all.length; k++) {
+    const { rec, state } = all[k];
+    for (const chunk of chunks) {
+      const rest = decode(format, data.subarray(rec.end), chunk, {
+        offset: rec.end,
+        line: rec.endLine ?? 1,
+        resume: JSON.parse(JSON.stringify(state ?? null)),
+      });
+      const got = plain(rest.records);
+      const want = expected.slice(k + 1);
+      if (JSON.stringify(got) !== JSON.stringify(want))
+        expect({ resumedAfter: k, chunk, records: got }).toEqual({ resumedAfter: k, chunk, records: want });
+    }
+  }
+}
+
+/** Byte offset of the n-th occurrence (0-based) of `needle` in `data`. */
+export function offsetOf(data: Uint8Array, needle: string | number[], n = 0): number {
+  const b = typeof needle === 'string' ? Buffer.from(needle) : Buffer.from(needle);
+  let at = -1;
+  for (let i = 0; i <= n; i++) {
+    at = Buffer.from(data).indexOf(b, at + 1);
+    if (at < 0) throw new Error(`needle not found: ${String(needle)}`);
+  }
+  return at;
+}
+
+export function values(records: DecodedRecord[]): unknown[] {
+  return records.map((r) => (r.error ? { error: r.error.reason } : r.value));
+}
