@@ -8,12 +8,19 @@ export class MapFault {
   readonly reason: string;
   /** Field or path the problem is about, filled in by the compiler when it knows better than the thrower. */
   field: string | undefined;
-  constructor(reason: string, field?: string) {
+  /** `validate` for validation rules and contract checks; expression problems are `map`. */
+  readonly stage: 'map' | 'validate';
+  constructor(reason: string, field?: string, stage: 'map' | 'validate' = 'map') {
     this.reason = reason;
     this.field = field;
+    this.stage = stage;
   }
 }
 
 export function fault(reason: string, field?: string): never {
   throw new MapFault(reason, field);
+}
+
+export function invalid(reason: string, field?: string): never {
+  throw new MapFault(reason, field, 'validate');
 }
