@@ -28,7 +28,14 @@ export const jsonlOptionsSchema: JsonSchema = {
 };
 
 /** Reject for a JSON text that JSON.parse refused: position of the syntax error within the line. */
-export function jsonError(text: string, err: unknown, file: string, line: number, lineOffset: number): RecordError {
+export function jsonError(
+  text: string,
+  err: unknown,
+  file: string,
+  line: number,
+  lineOffset: number,
+  firstColumn = 1,
+): RecordError {
   const syn = jsonSyntaxError(text);
   if (!syn) {
     // JSON.parse failed for a reason other than syntax (e.g. nesting too deep for the engine).
@@ -41,7 +48,7 @@ export function jsonError(text: string, err: unknown, file: string, line: number
     l++;
     ls = i + 1;
   }
-  const column = syn.index - ls + 1;
+  const column = syn.index - ls + (l === line ? firstColumn : 1);
   return {
     stage: 'decode',
     reason: `invalid JSON at line ${l}, column ${column}: ${syn.message}`,
