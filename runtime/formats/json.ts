@@ -15,7 +15,6 @@ import type {
   DecodedRecord,
   FormatSpec,
   JsonSchema,
-  RecordError,
   StreamDecoder,
   StreamStart,
 } from '../contracts/spi.ts';
