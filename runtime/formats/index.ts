@@ -7,13 +7,14 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { type BoundFormat, ConfigError, type FormatSpec } from '../contracts/spi.ts';
+import { copybookFormat } from './copybook/index.ts';
 import { csvFormat } from './csv.ts';
 import { fixedWidthFormat } from './fixed-width.ts';
 import { jsonlFormat } from './jsonl.ts';
 import { jsonFormat } from './json.ts';
 
 /** Every known input format, built-ins first. */
-export const FORMATS: FormatSpec[] = [csvFormat, jsonlFormat, fixedWidthFormat, jsonFormat];
+export const FORMATS: FormatSpec[] = [csvFormat, jsonlFormat, fixedWidthFormat, jsonFormat, copybookFormat];
 
 /** Add a format at run time (plug-ins). A second format with the same name is a programming error. */
 export function registerFormat(spec: FormatSpec): void {
