@@ -10,11 +10,12 @@ import { type BoundFormat, ConfigError, type FormatSpec } from '../contracts/spi
 import { copybookFormat } from './copybook/index.ts';
 import { csvFormat } from './csv.ts';
 import { fixedWidthFormat } from './fixed-width.ts';
+import { idocFormat } from './idoc/index.ts';
 import { jsonlFormat } from './jsonl.ts';
 import { jsonFormat } from './json.ts';
 
 /** Every known input format, built-ins first. */
-export const FORMATS: FormatSpec[] = [csvFormat, jsonlFormat, fixedWidthFormat, jsonFormat, copybookFormat];
+export const FORMATS: FormatSpec[] = [csvFormat, jsonlFormat, fixedWidthFormat, jsonFormat, copybookFormat, idocFormat];
 
 /** Add a format at run time (plug-ins). A second format with the same name is a programming error. */
 export function registerFormat(spec: FormatSpec): void {
