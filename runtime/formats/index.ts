@@ -13,9 +13,10 @@ import { fixedWidthFormat } from './fixed-width.ts';
 import { idocFormat } from './idoc/index.ts';
 import { jsonlFormat } from './jsonl.ts';
 import { jsonFormat } from './json.ts';
+import { xmlFormat } from './xml.ts';
 
 /** Every known input format, built-ins first. */
-export const FORMATS: FormatSpec[] = [csvFormat, jsonlFormat, fixedWidthFormat, jsonFormat, copybookFormat, idocFormat];
+export const FORMATS: FormatSpec[] = [csvFormat, jsonlFormat, fixedWidthFormat, jsonFormat, xmlFormat, copybookFormat, idocFormat];
 
 /** Add a format at run time (plug-ins). A second format with the same name is a programming error. */
 export function registerFormat(spec: FormatSpec): void {

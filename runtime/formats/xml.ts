@@ -299,7 +299,10 @@ class XmlDecoder implements StreamDecoder {
       const r = this.#detect(final);
       if (r === 'wait') return;
       this.#atStart = false;
-      if (this.#failed !== null) return this.#decode(final);
+      if (this.#failed !== null) {
+        this.#decode(final);
+        return;
+      }
     }
     if (!this.#enc) this.#enc = 'utf-8';
     let n = q.len;
