@@ -241,6 +241,49 @@ export interface DeadLetter extends DeadLetterInput {
   replayedAt?: string | null;
 }
 
+/**
+ * The outbox: exactly-once delivery to a target that has no idempotent write (SAP postings). One entry per event id
+ * and sink (`scope`), persisted before the target is called:
+ *
+ *   (none) ──open──► PENDING ──posted──► POSTED      final: re-delivered events are skipped as duplicates
+ *                       │ └──business error──► FAILED   final: dead-lettered with the target's messages
+ *                       └──timeout / lost session──► UNCERTAIN ──looked up in the target──► POSTED, or PENDING again
+ *
+ * A PENDING entry left by a crash is treated like UNCERTAIN: the target may have posted it, so it is looked up by its
+ * key before any new attempt.
+ */
+export type OutboxState = 'PENDING' | 'POSTED' | 'FAILED' | 'UNCERTAIN';
+export const OUTBOX_STATES: readonly OutboxState[] = ['PENDING', 'POSTED', 'FAILED', 'UNCERTAIN'];
+
+export interface OutboxEntry {
+  /** Insertion order within the store (paging). */
+  seq: number;
+  /** The event id. */
+  id: string;
+  state: OutboxState;
+  /** Idempotency key carried to the target (e.g. SAP HEADER_TXT), to look the posting up there. */
+  key: string;
+  /** The request as prepared for the target (JSON). */
+  request: unknown;
+  /** POSTED: the target's reference (material document and year); FAILED: the target's messages. */
+  result?: unknown;
+  error?: string | null;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface OutboxUpdate {
+  id: string;
+  state: OutboxState;
+  /** Compare-and-set: move the entry only if it is in one of these states. */
+  from?: readonly OutboxState[];
+  result?: unknown;
+  error?: string | null;
+  /** Count one more attempt at the target. */
+  attempt?: boolean;
+}
+
 export interface StateStore {
   getCheckpoint<T = unknown>(key: string): Promise<T | undefined>;
   /** Durable when the promise resolves. */
@@ -256,6 +299,15 @@ export interface StateStore {
   getDeadLetter(id: number): Promise<DeadLetter | undefined>;
   markReplayed(ids: number[]): Promise<void>;
   countDeadLetters(opts?: { includeReplayed?: boolean }): Promise<number>;
+  /** Outbox: add PENDING entries for the ids not present yet; returns each id's entry, new or existing. Durable. */
+  openOutbox(scope: string, entries: ReadonlyArray<{ id: string; key: string; request: unknown }>): Promise<OutboxEntry[]>;
+  /** Move entries in one transaction; returns the ids that moved (not those missing or outside `from`). Durable. */
+  updateOutbox(scope: string, updates: readonly OutboxUpdate[]): Promise<string[]>;
+  /** Entries in insertion order, optionally only some ids or states. */
+  listOutbox(scope: string, opts?: { states?: readonly OutboxState[]; ids?: readonly string[]; afterSeq?: number; limit?: number }): Promise<OutboxEntry[]>;
+  countOutbox(scope: string): Promise<Record<OutboxState, number>>;
+  /** Forget final entries (POSTED/FAILED, or the given states) last updated before `before` (ISO instant). */
+  pruneOutbox(scope: string, opts: { before: string; states?: readonly OutboxState[] }): Promise<number>;
   close(): Promise<void>;
 }
 

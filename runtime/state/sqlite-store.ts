@@ -1,12 +1,21 @@
 /**
- * Embedded state store on Node's built-in SQLite (node:sqlite): checkpoints, idempotency keys and dead letters
- * for one pipeline, in `<stateDir>/<pipeline>.db`. WAL journal; `synchronous=NORMAL` by default, which survives
+ * Embedded state store on Node's built-in SQLite (node:sqlite): checkpoints, idempotency keys, dead letters and the
+ * posting outbox for one pipeline, in `<stateDir>/<pipeline>.db`. WAL journal; `synchronous=NORMAL` by default, which survives
  * a process crash (SIGKILL) at any point; `FULL` also survives power loss at the cost of an fsync per commit.
  */
 import { mkdirSync, accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { ConfigError, type DeadLetter, type DeadLetterInput, type StateStore } from '../contracts/spi.ts';
+import {
+  ConfigError,
+  type DeadLetter,
+  type DeadLetterInput,
+  OUTBOX_STATES,
+  type OutboxEntry,
+  type OutboxState,
+  type OutboxUpdate,
+  type StateStore,
+} from '../contracts/spi.ts';
 
 export interface SqliteStoreOptions {
   /** Durability of each commit: NORMAL survives process crashes, FULL also power loss. */
@@ -22,6 +31,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   ref TEXT NOT NULL, payload BLOB, payload_is_text INTEGER NOT NULL DEFAULT 0, meta TEXT, error TEXT,
   created_at TEXT NOT NULL, replayed_at TEXT);
 CREATE INDEX IF NOT EXISTS dead_letters_open ON dead_letters (replayed_at, id);
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, key TEXT NOT NULL,
+  request TEXT, result TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_id ON outbox (scope, id);
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox (scope, state, seq);
 `;
 
 /** Opens (and creates) the state database of one pipeline. Throws ConfigError when the directory is unusable. */
@@ -74,6 +88,15 @@ export class SqliteStateStore implements StateStore {
       getDl: db.prepare('SELECT * FROM dead_letters WHERE id = ?'),
       markDl: db.prepare('UPDATE dead_letters SET replayed_at = ? WHERE id = ?'),
       countDl: db.prepare('SELECT count(*) AS n FROM dead_letters WHERE (? OR replayed_at IS NULL)'),
+      getOb: db.prepare('SELECT * FROM outbox WHERE scope = ? AND id = ?'),
+      addOb: db.prepare(
+        "INSERT INTO outbox (scope, id, state, key, request, attempts, created_at, updated_at) VALUES (?, ?, 'PENDING', ?, ?, 0, ?, ?)",
+      ),
+      setOb: db.prepare(
+        'UPDATE outbox SET state = ?, result = coalesce(?, result), error = ?, attempts = attempts + ?, updated_at = ? WHERE scope = ? AND id = ?',
+      ),
+      listOb: db.prepare('SELECT * FROM outbox WHERE scope = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      countOb: db.prepare('SELECT state, count(*) AS n FROM outbox WHERE scope = ? GROUP BY state'),
     };
   }
 
@@ -169,9 +192,104 @@ export class SqliteStateStore implements StateStore {
     return (this.#stmts.countDl.get(opts.includeReplayed ? 1 : 0) as { n: number }).n;
   }
 
+  async openOutbox(scope: string, entries: ReadonlyArray<{ id: string; key: string; request: unknown }>): Promise<OutboxEntry[]> {
+    const now = new Date().toISOString();
+    return this.#tx(() =>
+      entries.map((e) => {
+        let row = this.#stmts.getOb.get(scope, e.id) as ObRow | undefined;
+        if (!row) {
+          this.#stmts.addOb.run(scope, e.id, e.key, JSON.stringify(e.request ?? null), now, now);
+          row = this.#stmts.getOb.get(scope, e.id) as unknown as ObRow;
+        }
+        return toOutboxEntry(row);
+      }),
+    );
+  }
+
+  async updateOutbox(scope: string, updates: readonly OutboxUpdate[]): Promise<string[]> {
+    const now = new Date().toISOString();
+    const moved: string[] = [];
+    this.#tx(() => {
+      for (const u of updates) {
+        if (u.from) {
+          const row = this.#stmts.getOb.get(scope, u.id) as ObRow | undefined;
+          if (!row || !u.from.includes(row.state)) continue;
+        }
+        const result = u.result === undefined ? null : JSON.stringify(u.result);
+        const r = this.#stmts.setOb.run(u.state, result, u.error ?? null, u.attempt ? 1 : 0, now, scope, u.id);
+        if (Number(r.changes) > 0) moved.push(u.id);
+      }
+    });
+    return moved;
+  }
+
+  async listOutbox(
+    scope: string,
+    opts: { states?: readonly OutboxState[]; ids?: readonly string[]; afterSeq?: number; limit?: number } = {},
+  ): Promise<OutboxEntry[]> {
+    const limit = opts.limit ?? 100;
+    if (opts.ids) {
+      const out: OutboxEntry[] = [];
+      for (const id of opts.ids) {
+        const row = this.#stmts.getOb.get(scope, id) as ObRow | undefined;
+        if (row && (!opts.states || opts.states.includes(row.state)) && row.seq > (opts.afterSeq ?? 0)) out.push(toOutboxEntry(row));
+      }
+      return out.sort((a, b) => a.seq - b.seq).slice(0, limit);
+    }
+    if (opts.states) {
+      const marks = opts.states.map(() => '?').join(', ');
+      const stmt = this.#db.prepare(`SELECT * FROM outbox WHERE scope = ? AND state IN (${marks}) AND seq > ? ORDER BY seq LIMIT ?`);
+      return (stmt.all(scope, ...opts.states, opts.afterSeq ?? 0, limit) as unknown as ObRow[]).map(toOutboxEntry);
+    }
+    return (this.#stmts.listOb.all(scope, opts.afterSeq ?? 0, limit) as unknown as ObRow[]).map(toOutboxEntry);
+  }
+
+  async countOutbox(scope: string): Promise<Record<OutboxState, number>> {
+    const counts = Object.fromEntries(OUTBOX_STATES.map((s) => [s, 0])) as Record<OutboxState, number>;
+    for (const r of this.#stmts.countOb.all(scope) as Array<{ state: OutboxState; n: number }>) counts[r.state] = r.n;
+    return counts;
+  }
+
+  async pruneOutbox(scope: string, opts: { before: string; states?: readonly OutboxState[] }): Promise<number> {
+    const states = opts.states ?? ['POSTED', 'FAILED'];
+    const marks = states.map(() => '?').join(', ');
+    const r = this.#db.prepare(`DELETE FROM outbox WHERE scope = ? AND state IN (${marks}) AND updated_at < ?`).run(scope, ...states, opts.before);
+    return Number(r.changes);
+  }
+
   async close(): Promise<void> {
     if (this.#db.isOpen) this.#db.close();
   }
+}
+
+interface ObRow {
+  seq: number;
+  scope: string;
+  id: string;
+  state: OutboxState;
+  key: string;
+  request: string | null;
+  result: string | null;
+  error: string | null;
+  attempts: number;
+  created_at: string;
+  updated_at: string;
+}
+
+function toOutboxEntry(r: ObRow): OutboxEntry {
+  const e: OutboxEntry = {
+    seq: r.seq,
+    id: r.id,
+    state: r.state,
+    key: r.key,
+    request: r.request === null ? null : JSON.parse(r.request),
+    attempts: r.attempts,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+  if (r.result !== null) e.result = JSON.parse(r.result);
+  if (r.error !== null) e.error = r.error;
+  return e;
 }
 
 interface DlRow {
