@@ -105,7 +105,7 @@ export class ParquetSink implements Sink {
   readonly #log: Logger;
   readonly #deadLetter: (e: DeadLetterInput) => Promise<void>;
   readonly #files = new Map<string | number, OpenFile>();
-  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #inflight = new Set<Promise<void>>();
   readonly #at: Instant = { us: 0, day: 0 };
   #seq = 0;
   #ids = 0;
@@ -259,23 +259,24 @@ export class ParquetSink implements Sink {
         }
       : undefined;
     const encoded = f.encodedBytes;
-    const p = this.#backend.publish(f.target, manifest).then(
+    const p: Promise<void> = this.#backend.publish(f.target, manifest).then(
       (r) => {
+        this.#inflight.delete(p);
         this.published.push(r);
         if (encoded > 0) this.#ratio = Math.min(1, Math.max(0.01, r.bytes / encoded));
         this.#log.debug({ file: r.file, rows: r.rows, bytes: r.bytes, why }, 'parquet file published');
         for (const h of f.waiters) h.done();
       },
       (err: unknown) => {
+        this.#inflight.delete(p);
         const e = classify(err);
         this.#log.error({ file: `${f.target.dir}/${f.target.name}`, rows: f.rows, err: e.message, transient: e instanceof TransientError }, 'parquet file not published');
         for (const h of f.waiters) h.fail(e);
         throw e;
       },
     );
-    const tracked = p.catch(() => undefined);
+    p.catch(() => undefined); // reported through the writes and flush()
     this.#inflight.add(p);
-    void tracked.then(() => this.#inflight.delete(p));
   }
 
   /** Publishes every open file and waits until each publish settled; rejects with the first failure. */
