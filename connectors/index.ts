@@ -7,12 +7,12 @@ import { ConnectorRegistry } from '../runtime/registry.ts';
 import { fileDropSource } from './file-drop/index.ts';
 import { fileSource } from './file/index.ts';
 import { generatorSource } from './generator/index.ts';
+import { ibmMqSource } from './ibm-mq/index.ts';
 import { jsonlSink } from './jsonl/index.ts';
 import { discardSink } from './discard/index.ts';
-import { parquetSink } from './parquet/index.ts';
 import { selectProcessor } from './select/index.ts';
 
-export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, fileDropSource, jsonlSink, discardSink, parquetSink, selectProcessor];
+export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, fileDropSource, jsonlSink, discardSink, selectProcessor, ibmMqSource];
 
 export function builtinRegistry(): ConnectorRegistry {
   return new ConnectorRegistry(BUILTIN_CONNECTORS);
