@@ -531,11 +531,11 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
     };
   }
 
-  function selector(rule: RedefinesRule, optionKey: string, members: Item[], base: Item): (c: Ctx) => number {
+  function selector(rule: RedefinesRule, optionKey: string, members: Item[], base: Item, topLevel = false): (c: Ctx) => number {
     const what = `redefines.${optionKey}`;
     const disc = resolveName(rule.field, items, `${what}.field`, file, recordOf(base));
     if (disc.children.length) throw new ConfigError(`${what}.field: ${rule.field} is a group; name an elementary item`, { file });
-    if (order.get(disc)! > order.get(base)! || members.some((m) => isWithin(disc, m)))
+    if (!topLevel && (order.get(disc)! > order.get(base)! || members.some((m) => isWithin(disc, m))))
       throw new ConfigError(`${what}.field: ${rule.field} must come before ${pathOf(base)} in the record`, { file });
     const ds = slot(disc);
     const byName = (n: string, where: string) => {
@@ -617,7 +617,7 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
     const ds = slot(disc);
     const discRead = elementary(disc);
     const readers = records.map(recordReader);
-    const sel = selector({ ...rule, field: rule.field }, optionKey, records, records[0]);
+    const sel = selector(rule, optionKey, records, records[0], true);
     decodeInto = (c, out) => {
       const start = c.pos;
       c.pos = start + at;
