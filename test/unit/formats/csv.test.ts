@@ -68,6 +68,26 @@ describe('csv: records, offsets and lines', () => {
     for (const r of records) expect(Buffer.from(r.raw as string).length).toBe(r.end - r.offset - 1);
   });
 
+  it('keeps exact byte offsets in large chunks with scattered multi-byte characters', () => {
+    const lines = ['id,text\n'];
+    const odd = ['é', '€', '😀', 'Ω', '日本'];
+    for (let i = 0; i < 400; i++)
+      lines.push(i % 37 === 0 ? `${i},"x${odd[i % 5]}\ny"\n` : `${i},plain ascii text ${i}\n`);
+    const data = bytes(lines.join(''));
+    for (const chunk of [Number.POSITIVE_INFINITY, 4096, 997]) {
+      const { records } = decode(csv(), data, chunk);
+      expect(records.length).toBe(400);
+      let at = 8;
+      for (const r of records) {
+        expect(r.offset).toBe(at);
+        expect(data.subarray(r.offset, r.end - 1).toString()).toBe(r.raw);
+        at = r.end;
+      }
+      expect(at).toBe(data.length);
+      expect(records[37].value).toEqual({ id: '37', text: `x${odd[2]}\ny` });
+    }
+  });
+
   it('keeps a quote inside an unquoted field as an ordinary character', () => {
     const { records } = decode(csv(), bytes('sku,desc\n1,5" screen\n2,a"b"c\n'));
     expect(values(records)).toEqual([
