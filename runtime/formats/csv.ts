@@ -268,6 +268,10 @@ export class CsvDecoder implements StreamDecoder {
   #bom: boolean;
   #skip: Skip | null = null;
   #out: DecodedRecord[] = [];
+  /** See #drain: bytes already examined, and whether the last parse stopped inside a quoted field. */
+  #seen = 0;
+  #waitQuote = false;
+  #incomplete = false;
 
   #needHeader: boolean;
   #rawHeader: string[] | null = null;
@@ -356,6 +360,10 @@ export class CsvDecoder implements StreamDecoder {
 
   #drain(final: boolean): void {
     const q = this.#q;
+    // Bytes [0, seen) were already looked at by the previous call: they hold no complete line beyond what was parsed,
+    // and, while a quoted field is open (#waitQuote), no quote byte.
+    let seen = this.#seen;
+    this.#seen = 0;
     if (this.#bom) {
       const n = bomLength(q.buf, q.len, final);
       if (n < 0) return;
@@ -364,10 +372,11 @@ export class CsvDecoder implements StreamDecoder {
         q.consume(n);
         this.#base += n;
       }
+      seen = 0;
     }
     for (;;) {
       if (this.#skip) {
-        const nl = q.indexOf(LF);
+        const nl = q.indexOf(LF, seen);
         if (nl < 0) {
           // Still inside the over-long line: drop what we have (memory stays flat).
           this.#base += q.len;
@@ -375,13 +384,30 @@ export class CsvDecoder implements StreamDecoder {
           return;
         }
         this.#finishSkip(nl, true);
+        seen = 0;
       }
-      const cut = final ? q.len : q.lastIndexOf(LF) + 1;
+      let cut = 0;
+      if (final) cut = q.len;
+      else if (q.indexOf(LF, seen) >= 0 && !(this.#waitQuote && q.indexOf(this.#c.quote, seen) < 0))
+        cut = q.lastIndexOf(LF) + 1;
+      this.#waitQuote = false;
       if (cut > 0) this.#parse(cut, final ? FINAL : NORMAL);
-      if (final || this.#skip || q.len <= this.#c.max) return;
+      if (final || this.#skip) return;
+      if (q.len <= this.#c.max) {
+        this.#seen = q.len;
+        // Still waiting for a quote only if no parse ran or it stopped inside a quoted field.
+        this.#waitQuote = cut === 0 ? this.#wasWaiting(seen) : this.#incomplete;
+        return;
+      }
       this.#parse(q.len, OVERFLOW);
       if (this.#skip) return;
+      seen = 0;
     }
+  }
+
+  /** No parse ran on the new bytes: the open quoted field (if any) is still open. */
+  #wasWaiting(seen: number): boolean {
+    return seen > 0 && this.#incomplete;
   }
 
   /** End the pending skip: the rejected line ends at pending byte `nl` (its LF, when `lf`) or at end of input. */
@@ -509,6 +535,7 @@ export class CsvDecoder implements StreamDecoder {
 
     const fields = this.#fields;
     const { delim, delimChar, quoteChar, skipEmpty, comment, trim } = c;
+    this.#incomplete = false;
     let pos = 0;
     let line = this.#line;
 
@@ -656,7 +683,10 @@ export class CsvDecoder implements StreamDecoder {
           if (qp < 0) {
             // No closing quote in this region.
             const oversize = this.#bytesBetween(start, len) > max;
-            if (mode === NORMAL && !oversize) return INCOMPLETE;
+            if (mode === NORMAL && !oversize) {
+              this.#incomplete = this.#c.quote < 0x80;
+              return INCOMPLETE;
+            }
             return this.#rejectThroughLine(start, line, openQ, openQ, mode, oversize ? 'oversize' : 'unterminated');
           }
           val += s.slice(seg, qp);

@@ -50,6 +50,8 @@ export class LineReader {
   #bom: boolean;
   /** The oversized line being skipped: waiting for its LF. */
   #skip: OversizedLine | null = null;
+  /** The pending bytes [0, #lfFrom) are known to hold no LF (a line spread over many chunks is searched once). */
+  #lfFrom = 0;
   readonly #cur: Line;
 
   constructor(start: StreamStart, o: LineReaderOptions) {
@@ -102,7 +104,8 @@ export class LineReader {
       this.#base += n;
     }
     if (this.#skip) {
-      const nl = q.indexOf(LF);
+      const nl = q.indexOf(LF, this.#lfFrom);
+      this.#lfFrom = 0;
       if (nl < 0) {
         this.#base += q.len;
         q.consume(q.len);
@@ -119,7 +122,8 @@ export class LineReader {
 
     const buf = q.buf;
     const len = q.len;
-    const cut = final ? len : q.lastIndexOf(LF) + 1;
+    // Only the bytes after #lfFrom can hold an LF (the pending partial line has none).
+    const cut = final ? len : q.indexOf(LF, this.#lfFrom) < 0 ? 0 : q.lastIndexOf(LF) + 1;
     let bad: number[] | null = null;
     if (this.#o.validateUtf8 && cut > 0 && !validUtf8(buf, 0, cut)) bad = invalidUtf8Positions(buf, 0, cut);
     let bi = 0;
@@ -127,8 +131,11 @@ export class LineReader {
     cur.buf = buf;
     let pos = 0;
     let line = this.#line;
+    let from = this.#lfFrom;
+    this.#lfFrom = 0;
     while (pos < len) {
-      const nl = q.indexOf(LF, pos);
+      const nl = q.indexOf(LF, Math.max(pos, from));
+      from = 0;
       if (nl < 0 && !final) {
         if (len - pos > max) {
           // A line longer than the limit whose end has not arrived: remember its head, drop the rest as it comes.
@@ -164,5 +171,6 @@ export class LineReader {
     this.#base += pos;
     this.#line = line;
     q.consume(pos);
+    this.#lfFrom = this.#skip ? 0 : q.len;
   }
 }
