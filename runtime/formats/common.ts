@@ -220,14 +220,16 @@ export const CR = 0x0d;
 export const MIB = 1024 * 1024;
 
 /** Schema of a `maxRecordBytes` option. */
-export function maxRecordBytesSchema(def: number): JsonSchema {
+export function maxRecordBytesSchema(def: number, description?: string): JsonSchema {
   return {
     type: 'integer',
     minimum: 16,
     default: def,
     description:
-      'Largest record in bytes (including its line terminator). A longer record is rejected and decoding resumes ' +
-      'on the next line; this bounds the memory a broken file (e.g. an unterminated quote) can take.',
+      description ??
+      'Largest record in bytes (including its line terminator). A longer record is rejected (its first ' +
+        'maxRecordBytes bytes kept as raw) and decoding resumes on the next line; this bounds the memory a broken ' +
+        'file (e.g. an unterminated quote) can take.',
   };
 }
 

@@ -56,7 +56,11 @@ export const jsonOptionsSchema: JsonSchema = {
       default: 256 * MIB,
       description: 'Largest document accepted; decoding stops with a reject at this many bytes.',
     },
-    maxRecordBytes: maxRecordBytesSchema(64 * MIB),
+    maxRecordBytes: maxRecordBytesSchema(
+      64 * MIB,
+      'Largest record (one value at recordPath) in bytes; a longer one is rejected, its first maxRecordBytes bytes ' +
+        'kept as raw, and decoding goes on with the next record. Only the current record is held in memory.',
+    ),
   },
 };
 

@@ -23,7 +23,11 @@ export const jsonlOptionsSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    maxRecordBytes: maxRecordBytesSchema(16 * MIB),
+    maxRecordBytes: maxRecordBytesSchema(
+      16 * MIB,
+      'Largest line in bytes (terminator included). A longer line is rejected (its first maxRecordBytes bytes kept ' +
+        'as raw) and skipped without being buffered; decoding resumes on the next line.',
+    ),
   },
 };
 
