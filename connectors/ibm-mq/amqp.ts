@@ -1,8 +1,9 @@
 /**
  * The AMQP 1.0 transport of the ibm-mq source (IBM MQ serves AMQP channels; any AMQP 1.0 broker works): a rhea
  * receiver with manual settlement. A delivery is accepted only when the engine committed its batch, i.e. after
- * every sink acknowledged; when the pipeline fails, unsettled deliveries are settled `modified` with
- * delivery-failed (the broker redelivers them and counts the attempt). If the connection drops, the broker
+ * every sink acknowledged; when the pipeline fails, unsettled deliveries are settled `released` (or `modified` with
+ * delivery-failed, `amqp.failedOutcome`, so that brokers supporting it count the attempt) and the broker redelivers
+ * them. If the connection drops, the broker
  * redelivers whatever was unsettled; the source reconnects with backoff.
  *
  * Credit is bounded (`prefetch`, default the batch size × 2): unsettled deliveries never exceed it, so memory stays
@@ -25,6 +26,8 @@ export interface AmqpOptions {
   reconnect: { initialDelayMs: number; maxDelayMs: number; maxAttempts: number };
   tls?: { ca?: string; rejectUnauthorized?: boolean };
   containerId?: string;
+  /** Outcome that hands a delivery back on failure: released, or modified with delivery-failed (counts a delivery). */
+  failedOutcome?: 'released' | 'modified';
 }
 
 export interface AmqpPosition {
@@ -112,6 +115,8 @@ export class AmqpSource implements Source<AmqpPosition> {
       conn.on('connection_error', (ctx: EventContext) => fail(`connection error: ${JSON.stringify(ctx.connection.error ?? '')}`));
       conn.on('receiver_error', (ctx: EventContext) => fail(`receiver error: ${JSON.stringify(ctx.receiver?.error ?? '')}`));
       conn.on('error', (err: Error) => fail(`error: ${err.message}`));
+      conn.on('session_error', (ctx: EventContext) => fail(`session error: ${JSON.stringify(ctx.session?.error ?? '')}`));
+      container.on('error', (err: Error) => fail(`error: ${err?.message ?? String(err)}`));
       const receiver = conn.open_receiver({ source: { address: this.#o.address }, autoaccept: false, credit_window: 0 });
       receiver.on('receiver_open', () => {
         opened = true;
@@ -296,13 +301,16 @@ export class AmqpSource implements Source<AmqpPosition> {
     let n = 0;
     for (const p of positions) {
       if (p.gen !== this.#gen || !this.#conn) continue;
-      for (const d of p.deliveries) d.modified({ delivery_failed: true, undeliverable_here: false });
+      for (const d of p.deliveries) {
+        if (this.#o.failedOutcome === 'modified') d.modified({ delivery_failed: true, undeliverable_here: false });
+        else d.release();
+      }
       n += p.deliveries.length;
     }
     // Messages received but not yet handed to the pipeline go back untouched.
     for (const q of this.#queue.splice(0)) q.delivery.release();
     this.counters.redelivered += n;
-    if (n) this.#log.warn({ messages: n, err: error.message }, 'AMQP: settled as modified (delivery-failed): the broker will redeliver them');
+    if (n) this.#log.warn({ messages: n, outcome: this.#o.failedOutcome ?? 'released', err: error.message }, 'AMQP: deliveries handed back: the broker will redeliver them');
   }
 
   async close(): Promise<void> {

@@ -25,7 +25,7 @@ export interface IbmMqOptions {
   convert: 'auto' | 'always' | 'never';
   backout: { threshold?: number; queue?: string };
   reconnect: { initialDelayMs: number; maxDelayMs: number; maxAttempts: number };
-  amqp?: { url: string; address?: string; prefetch?: number; containerId?: string };
+  amqp?: { url: string; address?: string; prefetch?: number; containerId?: string; failedOutcome?: 'released' | 'modified' };
 }
 
 /** `${env:` (spelled out so no linter takes it for a template). */
@@ -100,6 +100,12 @@ export const ibmMqSource: SourceSpec<IbmMqOptions> = {
           address: { type: 'string', description: 'Source address (default: queue).' },
           prefetch: { type: 'integer', minimum: 1, description: 'Unsettled deliveries at most (credit); default 2 × batch size.' },
           containerId: { type: 'string' },
+          failedOutcome: {
+            enum: ['released', 'modified'],
+            default: 'released',
+            description:
+              'How deliveries go back when the pipeline fails: released, or modified with delivery-failed (the broker counts the attempt in delivery-count; not supported by RabbitMQ 3.x).',
+          },
         },
       },
     },
@@ -133,6 +139,7 @@ export async function createIbmMqSource(o: IbmMqOptions, ctx: SourceContext, dep
         reconnect,
         tls: o.tls ? { ca: o.tls.ca, rejectUnauthorized: o.tls.rejectUnauthorized } : undefined,
         containerId: o.amqp.containerId,
+        failedOutcome: o.amqp.failedOutcome,
       },
       ctx,
     );
