@@ -36,9 +36,6 @@ function script(...args: string[]): Promise<string> {
 beforeAll(async () => {
   if (!url) {
     started = true;
-    process.once('exit', () => {
-      // vitest killed before afterAll: the next run's harness finds the instance stopped or stops it by name.
-    });
     await script('start', INSTANCE);
     url = (await import('node:fs')).readFileSync(join(HARNESS_DIR, '.run', INSTANCE, 'url'), 'utf8').trim();
   }
@@ -82,7 +79,8 @@ async function publish(address: string, bodies: Buffer[]): Promise<void> {
     const s = c.open_sender({ target: { address } });
     let acked = 0;
     s.once('sendable', () => {
-      bodies.forEach((b, i) => s.send({ message_id: `${address}-${i}`, creation_time: new Date(Date.UTC(2024, 0, 18, 13, 45, 30)), body: rhea.message.data_section(b) }));
+      for (let i = 0; i < bodies.length; i++)
+        s.send({ message_id: `${address}-${i}`, creation_time: new Date(Date.UTC(2024, 0, 18, 13, 45, 30)), body: rhea.message.data_section(bodies[i]) });
     });
     s.on('accepted', () => {
       if (++acked === bodies.length) resolve();
@@ -206,7 +204,6 @@ describe('ibm-mq source, AMQP 1.0 transport, against RabbitMQ', () => {
     const first = await start(q, failing);
     const s1 = await first.run;
     expect(s1.status).toBe('failed');
-    await until(() => true);
     let counts = await queueCounts(name);
     for (let i = 0; i < 50 && counts[0] !== 2; i++) {
       await new Promise((res) => setTimeout(res, 100));
