@@ -408,7 +408,8 @@ class XmlDecoder implements StreamDecoder {
       col = -(i + 1 - a);
     }
     col += z - a;
-    const b = from.b + (this.#enc === 'utf-8' ? utf8Length(w, a, z) : z - a);
+    const n = z - a;
+    const b = from.b + (this.#enc !== 'utf-8' ? n : n < 24 ? utf8Length(w, a, z) : Buffer.byteLength(w.slice(a, z)));
     return { c, b, line, col };
   }
 
