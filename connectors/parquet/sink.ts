@@ -136,7 +136,7 @@ export class ParquetSink implements Sink {
     const rowGroupSize = this.#s.rowGroupSize;
     const rollRows = this.#s.rollRows;
     const manifest = this.#s.manifest;
-    const touched = new Set<OpenFile>();
+    const touched: OpenFile[] = [];
     let rejects: DeadLetterInput[] | undefined;
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
@@ -163,11 +163,11 @@ export class ParquetSink implements Sink {
       if (!f) f = this.#open(key, e, at);
       f.shredder.add(e, at, qty!);
       f.rows++;
-      touched.add(f);
       if (f.lastWaiter !== h) {
         f.lastWaiter = h;
         f.waiters.push(h);
         h.pending++;
+        touched.push(f);
       }
       if (manifest) {
         if (at.us < f.minUs) f.minUs = at.us;

@@ -373,7 +373,14 @@ function compareValues(data: Buffer, off: Int32Array, i: number, j: number): num
   const b0 = off[j];
   const lb = off[j + 1] - b0;
   const n = Math.min(la, lb);
-  for (let k = 0; k < n; k++) {
+  let k = 0;
+  // Four bytes at a time (big endian keeps the byte order), then the rest.
+  for (; k + 4 <= n; k += 4) {
+    const x = data.readUInt32BE(a0 + k);
+    const y = data.readUInt32BE(b0 + k);
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  for (; k < n; k++) {
     const d = data[a0 + k] - data[b0 + k];
     if (d !== 0) return d;
   }
