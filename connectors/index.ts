@@ -9,11 +9,12 @@ import { fileSource } from './file/index.ts';
 import { generatorSource } from './generator/index.ts';
 import { ibmMqSource } from './ibm-mq/index.ts';
 import { jsonlSink } from './jsonl/index.ts';
+import { kafkaSink, kafkaSource } from './kafka/index.ts';
 import { discardSink } from './discard/index.ts';
 import { selectProcessor } from './select/index.ts';
 import { sapPostingSink } from './sap-posting/index.ts';
 
-export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, fileDropSource, jsonlSink, discardSink, selectProcessor, ibmMqSource, sapPostingSink];
+export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, fileDropSource, jsonlSink, discardSink, selectProcessor, kafkaSink, kafkaSource, ibmMqSource, sapPostingSink];
 
 export function builtinRegistry(): ConnectorRegistry {
   return new ConnectorRegistry(BUILTIN_CONNECTORS);

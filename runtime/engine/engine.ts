@@ -372,7 +372,7 @@ export class Engine {
         return;
       }
       await this.#flushSinks('drain');
-      if (this.#pending.length && this.#pending[0].done) await this.#commitAcked();
+      if (this.#pending.length && this.#pending[0].done && !this.#committing) await this.#commitAcked();
       else if (this.#pending.length) {
         const wait = this.#commitProgress();
         const timer = sleep(Math.min(this.#p.delivery.flushIdleMs, 1000));

@@ -7,6 +7,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { type BoundFormat, ConfigError, type FormatSpec } from '../contracts/spi.ts';
+import { avroFormat } from './avro.ts';
 import { copybookFormat } from './copybook/index.ts';
 import { csvFormat } from './csv.ts';
 import { fixedWidthFormat } from './fixed-width.ts';
@@ -16,7 +17,7 @@ import { jsonFormat } from './json.ts';
 import { xmlFormat } from './xml.ts';
 
 /** Every known input format, built-ins first. */
-export const FORMATS: FormatSpec[] = [csvFormat, jsonlFormat, fixedWidthFormat, jsonFormat, xmlFormat, copybookFormat, idocFormat];
+export const FORMATS: FormatSpec[] = [csvFormat, jsonlFormat, fixedWidthFormat, jsonFormat, xmlFormat, avroFormat, copybookFormat, idocFormat];
 
 /** Add a format at run time (plug-ins). A second format with the same name is a programming error. */
 export function registerFormat(spec: FormatSpec): void {
