@@ -137,11 +137,18 @@ interface Frame {
   d: number;
 }
 
-/** Resume state: the containers (type, mode, matched depth) around the records at the checkpoint. */
+/**
+ * Resume state: the containers (type, mode, matched depth) around the records at the checkpoint; `done` after a
+ * root-level record; `failedAt` once the document was found broken: resuming at or past that offset decodes
+ * nothing more, resuming before it (an earlier checkpoint) decodes normally up to the same error.
+ */
 export interface JsonResumeState {
   frames: Array<[number, number, number]>;
   done?: boolean;
-  failed?: boolean;
+  failedAt?: number;
+  /** End offset of the record this state was taken after, and the column there (columns survive a resume). */
+  at?: number;
+  col?: number;
 }
 
 interface JsonConfig {
@@ -185,6 +192,9 @@ class JsonDecoder implements StreamDecoder {
   #line: number;
   /** Column (characters) of the next byte. */
   #col = 1;
+  /** After resuming mid-line without the column of that point, columns on the first line are unknown. */
+  readonly #startLine: number;
+  #colKnown = true;
   #snapshot: JsonResumeState;
 
   constructor(c: JsonConfig, start: StreamStart) {
@@ -192,9 +202,14 @@ class JsonDecoder implements StreamDecoder {
     this.#file = start.file;
     this.#base = start.offset;
     this.#line = start.line;
+    this.#startLine = start.line;
     this.#bom = start.offset === 0;
     const r = start.resume as JsonResumeState | null | undefined;
-    if (r?.failed) this.#state = S_DEAD;
+    if (start.offset > 0) {
+      if (r?.at === start.offset && r.col) this.#col = r.col;
+      else this.#colKnown = false;
+    }
+    if (r?.failedAt !== undefined && start.offset >= r.failedAt) this.#state = S_DEAD;
     else if (r?.done) this.#state = S_DONE;
     else if (r?.frames?.length) {
       for (const [t, mode, d] of r.frames) {
@@ -206,6 +221,7 @@ class JsonDecoder implements StreamDecoder {
       throw new Error(`json: cannot resume ${start.file} at byte ${start.offset} without the resume state`);
     }
     this.#snapshot = this.#snap();
+    if (this.#state === S_DEAD) this.#snapshot = r!;
   }
 
   resumeState(): JsonResumeState {
@@ -213,7 +229,6 @@ class JsonDecoder implements StreamDecoder {
   }
 
   #snap(): JsonResumeState {
-    if (this.#state === S_DEAD) return { frames: [], failed: true };
     if (this.#state === S_DONE) return { frames: [], done: true };
     return { frames: this.#frames.map((f, i) => [this.#types[i], f.mode, f.d]) };
   }
@@ -554,7 +569,7 @@ class JsonDecoder implements StreamDecoder {
     this.#afterValue();
     this.#out.push(this.#decodeRecord(start, end));
     this.#recHead = null;
-    this.#snapshot = this.#snap();
+    this.#snapshot = { ...this.#snap(), at: end, col: this.#col };
   }
 
   #decodeRecord(start: number, end: number): DecodedRecord {
@@ -570,7 +585,7 @@ class JsonDecoder implements StreamDecoder {
           reason: `record is longer than maxRecordBytes (${bytesText(max)})`,
           file,
           line,
-          column: this.#recCol,
+          column: this.#colAt(line, this.#recCol),
           offset: start,
         },
         raw: head.toString('utf8'),
@@ -591,7 +606,10 @@ class JsonDecoder implements StreamDecoder {
         l++;
         ls = k + 1;
       }
-      const column = buf.toString('utf8', ls, bad).length + (l === line ? this.#recCol : 1);
+      const column =
+        l === line
+          ? this.#colAt(line, buf.toString('utf8', ls, bad).length + this.#recCol)
+          : buf.toString('utf8', ls, bad).length + 1;
       return {
         error: {
           stage: 'decode',
@@ -613,7 +631,7 @@ class JsonDecoder implements StreamDecoder {
       return { value: JSON.parse(text), raw: text, line, offset: start, end, endLine };
     } catch (err) {
       return {
-        error: jsonError(text, err, file, line, start, this.#recCol),
+        error: jsonError(text, err, file, line, start, this.#colAt(line, this.#recCol)),
         raw: text,
         line,
         offset: start,
@@ -623,20 +641,29 @@ class JsonDecoder implements StreamDecoder {
     }
   }
 
+  /** `col` unless it lies on the resume line whose start column is unknown. */
+  #colAt(line: number, col: number): number | undefined {
+    return this.#colKnown || line !== this.#startLine ? col : undefined;
+  }
+
   /** Line and column of the byte just scanned, or `column` when given (e.g. past the end). */
-  #position(column?: number): { line: number; column: number } {
-    return { line: this.#line, column: column ?? Math.max(1, this.#col - 1) };
+  #position(column?: number): { line: number; column: number | undefined; at: string } {
+    const c = this.#colAt(this.#line, column ?? Math.max(1, this.#col - 1));
+    return { line: this.#line, column: c, at: `line ${this.#line}${c === undefined ? '' : `, column ${c}`}` };
   }
 
   /** A structural error at absolute offset `at` outside records: the document ends here. */
   #fatal(reason: string, at: number, column?: number): void {
     const p = this.#position(column);
     const a = at - this.#base;
-    const raw = a >= 0 && a < this.#q.len ? this.#q.buf.toString('utf8', a, Math.min(this.#q.len, a + 64)) : '';
+    // The reject covers the offending byte (so its end lies past every earlier record's end); raw is that byte.
+    const has = a >= 0 && a < this.#q.len;
+    const raw = has ? this.#q.buf.toString('latin1', a, a + 1) : '';
+    const end = has ? at + 1 : at;
     this.#out.push({
       error: {
         stage: 'decode',
-        reason: `invalid JSON document at line ${p.line}, column ${p.column}: ${reason}; nothing after it is decoded`,
+        reason: `invalid JSON document at ${p.at}: ${reason}; nothing after it is decoded`,
         file: this.#file,
         line: p.line,
         column: p.column,
@@ -645,10 +672,10 @@ class JsonDecoder implements StreamDecoder {
       raw,
       line: p.line,
       offset: at,
-      end: at,
+      end,
       endLine: p.line,
     });
-    this.#die();
+    this.#die(end);
   }
 
   /** A record whose end cannot be found: reject it up to the error and stop. */
@@ -663,7 +690,7 @@ class JsonDecoder implements StreamDecoder {
     this.#out.push({
       error: {
         stage: 'decode',
-        reason: `invalid JSON document at line ${p.line}, column ${p.column}: ${reason}; nothing after it is decoded`,
+        reason: `invalid JSON document at ${p.at}: ${reason}; nothing after it is decoded`,
         file: this.#file,
         line: p.line,
         column: p.column,
@@ -675,16 +702,17 @@ class JsonDecoder implements StreamDecoder {
       end,
       endLine: p.line,
     });
-    this.#die();
+    this.#die(end);
   }
 
-  #die(): void {
+  #die(failedAt: number): void {
     this.#state = S_DEAD;
     this.#recStart = -1;
     this.#recHead = null;
     this.#keyStart = -1;
     this.#tokenStart = -1;
-    this.#snapshot = this.#snap();
+    // Keep the containers of the last record: a checkpoint before the failure still resumes normally.
+    this.#snapshot = { ...this.#snapshot, failedAt };
   }
 }
 

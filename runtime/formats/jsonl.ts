@@ -31,14 +31,17 @@ export const jsonlOptionsSchema: JsonSchema = {
   },
 };
 
-/** Reject for a JSON text that JSON.parse refused: position of the syntax error within the line. */
+/**
+ * Reject for a JSON text that JSON.parse refused: position of the syntax error. `firstColumn` is the column the text
+ * starts at on its first line (undefined: unknown, then no column is reported for an error on that line).
+ */
 export function jsonError(
   text: string,
   err: unknown,
   file: string,
   line: number,
   lineOffset: number,
-  firstColumn = 1,
+  firstColumn: number | undefined = 1,
 ): RecordError {
   const syn = jsonSyntaxError(text);
   if (!syn) {
@@ -52,10 +55,10 @@ export function jsonError(
     l++;
     ls = i + 1;
   }
-  const column = syn.index - ls + (l === line ? firstColumn : 1);
+  const column = l === line ? (firstColumn === undefined ? undefined : syn.index + firstColumn) : syn.index - ls + 1;
   return {
     stage: 'decode',
-    reason: `invalid JSON at line ${l}, column ${column}: ${syn.message}`,
+    reason: `invalid JSON at line ${l}${column === undefined ? '' : `, column ${column}`}: ${syn.message}`,
     file,
     line: l,
     column,

@@ -142,6 +142,9 @@ export interface XmlResumeState {
   encoding: Encoding;
   ancestors: string[];
   failed?: boolean;
+  /** End offset of the record this state was taken after, and the 0-based column there. */
+  at?: number;
+  col?: number;
 }
 
 /** A position in the decoded text: absolute char index, byte offset, line and 0-based column. */
@@ -220,6 +223,9 @@ class XmlDecoder implements StreamDecoder {
   #seek: { from: Pos; head: string | null; error: RecordError; scanFrom: number } | null = null;
 
   #snapshot: XmlResumeState | null = null;
+  /** After resuming mid-line without the column of that point, columns on the first line are unknown. */
+  readonly #startLine: number;
+  #colKnown = true;
 
   constructor(c: XmlConfig, start: StreamStart, encoding?: Encoding) {
     this.#c = c;
@@ -229,6 +235,11 @@ class XmlDecoder implements StreamDecoder {
     const r = start.resume as XmlResumeState | null | undefined;
     this.#enc = encoding ?? c.encoding ?? r?.encoding ?? null;
     this.#cur = { c: 0, b: start.offset, line: start.line, col: 0 };
+    this.#startLine = start.line;
+    if (start.offset > 0) {
+      if (r?.at === start.offset && r.col !== undefined) this.#cur.col = r.col;
+      else this.#colKnown = false;
+    }
     this.#ancestors = r?.ancestors ?? c.segs.slice(0, -1).map((s) => s ?? '_');
     if (r?.failed) {
       this.#failed = 'the document was rejected before the checkpoint';
@@ -419,6 +430,11 @@ class XmlDecoder implements StreamDecoder {
     return this.#posAt(Math.max(c, base.c), base);
   }
 
+  /** 1-based column of a position, unless it lies on the resume line whose start column is unknown. */
+  #colAt(p: Pos): number | undefined {
+    return this.#colKnown || p.line !== this.#startLine ? p.col + 1 : undefined;
+  }
+
   #advance(c: number): Pos {
     if (c > this.#cur.c) this.#cur = this.#posAt(c);
     return this.#cur;
@@ -570,7 +586,7 @@ class XmlDecoder implements StreamDecoder {
           reason: `record is longer than maxRecordBytes (${bytesText(c.max)})`,
           file,
           line: start.line,
-          column: start.col + 1,
+          column: this.#colAt(start),
           offset: start.b,
         },
         raw,
@@ -581,7 +597,7 @@ class XmlDecoder implements StreamDecoder {
       this.#out.push({ value, raw: this.#win.slice(start.c - this.#winBase, end.c - this.#winBase), ...base });
     }
     this.#nodes = [];
-    this.#snapshot = { encoding: this.#enc ?? 'utf-8', ancestors: this.#ancestors };
+    this.#snapshot = { encoding: this.#enc ?? 'utf-8', ancestors: this.#ancestors, at: end.b, col: end.col };
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -609,7 +625,7 @@ class XmlDecoder implements StreamDecoder {
     this.#seek = {
       from,
       head,
-      error: { stage: 'decode', reason, file: this.#file, line: pos.line, column: pos.col + 1, offset: pos.b },
+      error: { stage: 'decode', reason, file: this.#file, line: pos.line, column: this.#colAt(pos), offset: pos.b },
       scanFrom: from.c + 1,
     };
     this.#rec = null;
@@ -643,7 +659,7 @@ class XmlDecoder implements StreamDecoder {
     const a = s.from.c - this.#winBase;
     const raw = s.head ?? this.#win.slice(a, Math.min(to.c - this.#winBase, a + max));
     this.#out.push({ error: s.error, raw, line: s.from.line, offset: s.from.b, end: to.b, endLine: to.line });
-    this.#snapshot = { encoding: this.#enc ?? 'utf-8', ancestors: this.#ancestors };
+    this.#snapshot = { encoding: this.#enc ?? 'utf-8', ancestors: this.#ancestors, at: to.b, col: to.col };
   }
 
   // -------------------------------------------------------------------------------------------------------------

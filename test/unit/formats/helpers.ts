@@ -44,7 +44,9 @@ export function expectChunkInvariant(format: BoundFormat, data: Uint8Array, maxC
 
 /**
  * Resuming at the end of every record (with the line and resume state the source would checkpoint) gives exactly the
- * records that follow it, whatever the chunk size. The state is taken right after the record was returned.
+ * records that follow it, whatever the chunk size. The state is taken both right after the record was returned and
+ * at the very end: the file source samples resumeState() when it cuts a batch, possibly after the decoder returned
+ * later records, so the state must stay valid for earlier records.
  */
 export function expectResumeInvariant(
   format: BoundFormat,
@@ -58,21 +60,47 @@ export function expectResumeInvariant(
     for (const r of d.push(data.subarray(o, o + 1))) all.push({ rec: r, state: d.resumeState() });
   }
   for (const r of d.end()) all.push({ rec: r, state: d.resumeState() });
+  const last = d.resumeState();
   const expected = plain(all.map((x) => x.rec));
   for (let k = 0; k < all.length; k++) {
     const { rec, state } = all[k];
-    for (const chunk of chunks) {
-      const rest = decode(format, data.subarray(rec.end), chunk, {
-        offset: rec.end,
-        line: rec.endLine ?? 1,
-        resume: JSON.parse(JSON.stringify(state ?? null)),
-      });
-      const got = plain(rest.records);
-      const want = expected.slice(k + 1);
-      if (JSON.stringify(got) !== JSON.stringify(want))
-        expect({ resumedAfter: k, chunk, records: got }).toEqual({ resumedAfter: k, chunk, records: want });
+    for (const [when, st] of [
+      ['record', state],
+      ['end', last],
+    ] as const) {
+      for (const chunk of chunks) {
+        const rest = decode(format, data.subarray(rec.end), chunk, {
+          offset: rec.end,
+          line: rec.endLine ?? 1,
+          resume: JSON.parse(JSON.stringify(st ?? null)),
+        });
+        let got = plain(rest.records);
+        let want = expected.slice(k + 1);
+        if (when === 'end') {
+          // A state sampled later does not know the column at this record's end (json, xml resume mid-line):
+          // errors on the resume line may then come without a column. Everything else must match.
+          got = withoutColumnOnLine(got, rec.endLine);
+          want = withoutColumnOnLine(want, rec.endLine);
+        }
+        if (JSON.stringify(got) !== JSON.stringify(want))
+          expect({ resumedAfter: k, state: when, chunk, records: got }).toEqual({
+            resumedAfter: k,
+            state: when,
+            chunk,
+            records: want,
+          });
+      }
     }
   }
+}
+
+function withoutColumnOnLine(records: unknown[], line: number | undefined): unknown[] {
+  return records.map((r) => {
+    const e = (r as { error?: { line?: number; column?: number; reason: string } }).error;
+    if (!e || e.line !== line) return r;
+    const { column: _, ...rest } = e;
+    return { ...(r as object), error: { ...rest, reason: e.reason.replace(/, column \d+/, '') } };
+  });
 }
 
 /** Byte offset of the n-th occurrence (0-based) of `needle` in `data`. */

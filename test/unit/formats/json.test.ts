@@ -39,11 +39,14 @@ describe('json: records', () => {
         endLine: 3,
       },
     ]);
+    // The containers around the records, and where (offset, column) the last record ended.
     expect(state).toEqual({
       frames: [
         [1, 0, 0],
         [2, 1, 1],
       ],
+      at: records[1].end,
+      col: 22,
     });
   });
 
@@ -122,11 +125,22 @@ describe('json: broken input', () => {
         error: `invalid JSON document at line 1, column 28: expected ',' or '}', found '"'; nothing after it is decoded`,
       },
     ]);
-    expect(records[2].error).toMatchObject({ offset: 27, column: 28 });
-    expect(state).toEqual({ frames: [], failed: true });
+    expect(records[2]).toMatchObject({ offset: 27, end: 28, error: { offset: 27, column: 28 } });
+    // Resuming at or after the failure decodes nothing more; before it, the same records and reject come back.
+    expect(state).toEqual({
+      frames: [
+        [1, 0, 0],
+        [2, 1, 1],
+      ],
+      at: 25,
+      col: 26,
+      failedAt: 28,
+    });
   });
 
   it('a mismatched bracket inside a record ends the document', () => {
+    expectResumeInvariant(json('$.items'), bytes('{"items":[{"a":1},{"a":2}] "x":1, "items2":[]}'));
+    expectResumeInvariant(json(), bytes('[{"a":1},{"a":[1}, {"b":2}]'));
     const { records } = decode(json(), bytes('[{"a":1},{"a":[1}, {"b":2}]'));
     expect(values(records)).toEqual([
       { a: 1 },

@@ -41,7 +41,8 @@ describe('xml: records', () => {
     ]);
     // Byte offsets, not char offsets: the record's bytes are exactly its raw text.
     for (const r of records) expect(data.subarray(r.offset, r.end).toString()).toBe(r.raw);
-    expect(state).toEqual({ encoding: 'utf-8', ancestors: ['Orders'] });
+    // Encoding, ancestors, and where (offset, 0-based column) the last record ended.
+    expect(state).toEqual({ encoding: 'utf-8', ancestors: ['Orders'], at: records[1].end, col: 10 });
   });
 
   it('keeps #text next to attributes or children, and gives leaf records a #text', () => {
