@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { builtinRegistry } from '../../connectors/index.ts';
 import { loadPipeline } from '../../runtime/config/pipeline.ts';
-import type { RunSummary } from '../../runtime/engine/engine.ts';
-import { preparePipeline } from '../../runtime/engine/pipeline-runner.ts';
+import type { Engine, RunSummary } from '../../runtime/engine/engine.ts';
+import { type PreparedPipeline, preparePipeline } from '../../runtime/engine/pipeline-runner.ts';
 import { rootLogger, setLogLevel } from '../../runtime/observability/log.ts';
 import { serveMetrics } from '../../runtime/observability/metrics.ts';
 import { ProgressLine } from '../../runtime/observability/progress.ts';
@@ -44,8 +44,9 @@ export async function runPipelineFile(file: string, opts: RunOptions): Promise<n
     log.info({ port }, 'serving Prometheus metrics on /metrics');
     server.unref();
   }
-  const prepared = await preparePipeline(cfg, { once: Boolean(opts.once), stateDir: opts.stateDir, log });
-  const { engine } = prepared;
+  // Signals are handled from the start: a stop requested while the pipeline is still starting is honoured.
+  let engine: Engine | undefined;
+  let stopRequested = false;
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
@@ -54,15 +55,27 @@ export async function runPipelineFile(file: string, opts: RunOptions): Promise<n
       process.exit(130);
     }
     log.info({ signal: sig }, 'stopping: draining in-flight batches and committing');
-    engine.stop();
+    stopRequested = true;
+    engine?.stop();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const progress = new ProgressLine(cfg.name, () => engine.counts());
+  let prepared: PreparedPipeline;
+  try {
+    prepared = await preparePipeline(cfg, { once: Boolean(opts.once), stateDir: opts.stateDir, log });
+  } catch (err) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    throw err;
+  }
+  engine = prepared.engine;
+  if (stopRequested) engine.stop();
+  const running = engine;
+  const progress = new ProgressLine(cfg.name, () => running.counts());
   log.info({ once: Boolean(opts.once) }, 'pipeline started');
   let summary: RunSummary;
   try {
-    summary = await engine.run();
+    summary = await running.run();
   } finally {
     progress.stop();
     process.off('SIGINT', onSignal);

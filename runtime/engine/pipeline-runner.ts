@@ -37,10 +37,12 @@ export interface PreparedPipeline {
 export async function loadPipelineMapping(cfg: PipelineConfig): Promise<CompiledMapping> {
   if (cfg.mapping === 'identity') {
     const { identityMapping } = await import('../mapping/identity.ts');
-    return identityMapping({ namespace: cfg.name, baseDir: cfg.baseDir });
+    return identityMapping({ baseDir: cfg.baseDir, pipeline: cfg.name });
   }
+  // Event ids are namespaced by the mapping, not the pipeline: two pipelines reading the same record through the
+  // same mapping (one to Kafka, one to the lake) give it the same id.
   const { loadMapping } = await import('../mapping/compile.ts');
-  return loadMapping(cfg.mapping, { namespace: cfg.name, pipeline: cfg.name });
+  return loadMapping(cfg.mapping, { pipeline: cfg.name });
 }
 
 export function stateDirOf(cfg: PipelineConfig, override?: string): string {

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'stockbridge_process_' });
+collectDefaultMetrics({ register: registry, prefix: 'stockbridge_' });
 
 const labelNames = ['pipeline'] as const;
 

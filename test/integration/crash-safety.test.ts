@@ -2,7 +2,7 @@
  * Crash safety: SIGKILL a file → file pipeline at random points, restart it, and show that no event is lost and
  * that every duplicate carries an id already emitted (the same record always maps to the same eventId).
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -48,6 +48,14 @@ delivery:
   return f;
 }
 
+function size(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
 function ids(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   expect(text.endsWith('\n')).toBe(true);
@@ -88,10 +96,17 @@ describe('crash safety (SIGKILL)', () => {
       const child = cliSpawn(['run', p, '--once', '--json', '--state-dir', join(dir, 'state')]);
       let stderr = '';
       child.stderr!.on('data', (d) => (stderr += d));
-      const delay = 150 + Math.floor(rand() * 900);
-      const timer = setTimeout(() => child.kill('SIGKILL'), delay);
-      const [code, signal] = await new Promise<[number | null, string | null]>((r) => child.on('exit', (c, s) => r([c, s])));
-      clearTimeout(timer);
+      const exited = new Promise<[number | null, string | null]>((r) => child.on('exit', (c, s) => r([c, s])));
+      // Kill at a random point while the pipeline is writing (start-up time varies with machine load).
+      const before = size(join(dir, 'crashy.jsonl'));
+      let done = false;
+      void exited.then(() => (done = true));
+      while (!done && size(join(dir, 'crashy.jsonl')) <= before) await new Promise((r) => setTimeout(r, 5));
+      if (!done) {
+        await new Promise((r) => setTimeout(r, Math.floor(rand() * 120)));
+        child.kill('SIGKILL');
+      }
+      const [code, signal] = await exited;
       if (signal === 'SIGKILL') kills++;
       else {
         expect(code, `seed ${seed}: ${stderr}`).toBe(0);

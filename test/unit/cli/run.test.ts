@@ -61,7 +61,14 @@ describe('stockbridge run', () => {
     const child = cliSpawn(['run', file, '--json', '--state-dir', state]);
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
-    await new Promise((r) => setTimeout(r, 1500));
+    const written = () => {
+      try {
+        return readFileSync(join(dir, 'out.jsonl'), 'utf8').length;
+      } catch {
+        return 0;
+      }
+    };
+    for (let i = 0; i < 300 && written() < 20_000; i++) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.on('exit', r));
     expect(code).toBe(0);

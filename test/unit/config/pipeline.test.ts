@@ -49,8 +49,8 @@ describe('pipeline files', () => {
   });
 
   it('reports an unknown connector at its type: line, naming the known ones', () => {
-    expect(error('pipeline: demo\nsource:\n  type: ftp\nsinks:\n  - type: discard\n')).toBe(
-      "FILE:3:9: unknown source connector 'ftp' (known: file, file-drop, generator)",
+    expect(error('pipeline: demo\nsource:\n  type: ftp\nsinks:\n  - type: discard\n')).toMatch(
+      /^FILE:3:9: unknown source connector 'ftp' \(known: (\S+, )*file, file-drop, generator(, \S+)*\)$/,
     );
   });
 
