@@ -92,9 +92,9 @@ export class ODataTransport implements Transport {
         res.on('error', (err) => reject(new RequestError(`response broken: ${err.message}`, true)));
       });
       req.on('socket', (s) => {
+        // a kept-alive socket is connected already; a new one counts once TCP is up (conservative: "may be sent")
         if (!s.connecting) connected = true;
         else s.once('connect', () => (connected = true));
-        s.once('secureConnect', () => (connected = true));
       });
       req.on('timeout', () => req.destroy(new RequestError(`no answer within ${this.#o.timeoutMs ?? 30_000} ms`, true)));
       req.on('error', (err: NodeJS.ErrnoException) => {
