@@ -166,11 +166,52 @@ export interface DoubleMessage {
   PutApplName: string;
 }
 
-export interface DoubleQueue {
-  name: string;
-  messages: DoubleMessage[];
+/** FIFO with O(1) get from the front (a plain array's shift() is O(n) on deep queues). */
+class Fifo {
+  #items: DoubleMessage[] = [];
+  #head = 0;
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+  peek(): DoubleMessage | undefined {
+    return this.#items[this.#head];
+  }
+  push(m: DoubleMessage): void {
+    this.#items.push(m);
+  }
+  shift(): DoubleMessage | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const m = this.#items[this.#head];
+    this.#items[this.#head++] = undefined as never;
+    if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return m;
+  }
+  unshift(m: DoubleMessage): void {
+    if (this.#head > 0) this.#items[--this.#head] = m;
+    else this.#items.unshift(m);
+  }
+  toArray(): DoubleMessage[] {
+    return this.#items.slice(this.#head);
+  }
+}
+
+export class DoubleQueue {
+  readonly name: string;
+  readonly fifo = new Fifo();
   backoutThreshold: number;
   backoutQueue: string;
+  constructor(name: string, backoutThreshold: number, backoutQueue: string) {
+    this.name = name;
+    this.backoutThreshold = backoutThreshold;
+    this.backoutQueue = backoutQueue;
+  }
+  /** A snapshot of the messages on the queue, front first. */
+  get messages(): DoubleMessage[] {
+    return this.fifo.toArray();
+  }
 }
 
 interface UowEntry {
@@ -255,7 +296,7 @@ export class QueueManagerDouble {
   }
 
   defineQueue(name: string, opts: { backoutThreshold?: number; backoutQueue?: string } = {}): DoubleQueue {
-    const q: DoubleQueue = { name, messages: [], backoutThreshold: opts.backoutThreshold ?? 0, backoutQueue: opts.backoutQueue ?? '' };
+    const q = new DoubleQueue(name, opts.backoutThreshold ?? 0, opts.backoutQueue ?? '');
     this.queues.set(name, q);
     return q;
   }
@@ -269,7 +310,7 @@ export class QueueManagerDouble {
   /** Put a message as another application would (committed at once). */
   put(queue: string, data: Buffer | string, md: Partial<DoubleMessage> = {}): DoubleMessage {
     const msg = this.#message(typeof data === 'string' ? Buffer.from(data) : data, md);
-    this.queue(queue).messages.push(msg);
+    this.queue(queue).fifo.push(msg);
     return msg;
   }
 
@@ -298,7 +339,7 @@ export class QueueManagerDouble {
   }
 
   depth(queue: string): number {
-    return this.queue(queue).messages.length;
+    return this.queue(queue).fifo.length;
   }
 
   /** Messages got under syncpoint and not yet committed, over all connections. */
@@ -418,7 +459,7 @@ export class QueueManagerDouble {
       }
       if (this.#quiescing && gmo.Options & MQC.MQGMO_FAIL_IF_QUIESCING) return done(new MQError(MQC.MQCC_FAILED, MQC.MQRC_Q_MGR_QUIESCING, 'GET'), 0);
       const q = hobj.queue;
-      const msg = q.messages[0];
+      const msg = q.fifo.peek();
       if (!msg) return done(new MQError(MQC.MQCC_FAILED, MQC.MQRC_NO_MSG_AVAILABLE, 'GET'), 0);
       this.stats.gets++;
       if (gmo.Options & MQC.MQGMO_CONVERT) this.stats.getsWithConvert++;
@@ -430,7 +471,7 @@ export class QueueManagerDouble {
         this.#fillMd(md, msg);
         return done(new MQError(MQC.MQCC_WARNING, MQC.MQRC_TRUNCATED_MSG_FAILED, 'GET'), msg.data.length);
       }
-      q.messages.shift();
+      q.fifo.shift();
       if (syncpoint) hobj.hconn.uow.push({ kind: 'get', queue: q, msg, seq: hobj.hconn.uow.length });
       this.#fillMd(md, msg);
       msg.data.copy(buf, 0, 0, Math.min(buf.length, msg.data.length));
@@ -492,7 +533,7 @@ export class QueueManagerDouble {
         PutTime: md.PutTime,
       });
       if (pmo.Options & MQC.MQPMO_SYNCPOINT) hconn.uow.push({ kind: 'put', queue: q, msg, seq: 0 });
-      else q.messages.push(msg);
+      else q.fifo.push(msg);
     },
   };
 
@@ -518,7 +559,7 @@ export class QueueManagerDouble {
   }
 
   #commit(c: Hconn): void {
-    for (const e of c.uow) if (e.kind === 'put') e.queue.messages.push(e.msg);
+    for (const e of c.uow) if (e.kind === 'put') e.queue.fifo.push(e.msg);
     c.uow = [];
   }
 
@@ -528,7 +569,7 @@ export class QueueManagerDouble {
     for (let i = gets.length - 1; i >= 0; i--) {
       const e = gets[i];
       e.msg.BackoutCount++;
-      e.queue.messages.unshift(e.msg);
+      e.queue.fifo.unshift(e.msg);
     }
     c.uow = [];
   }

@@ -415,6 +415,8 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
   /** Reader of one item (one occurrence), as a value. */
   function valueReader(it: Item): Read {
     if (!it.children.length) return elementary(it);
+    const fast = literalBuilder(it);
+    if (fast) return fast;
     const fill = groupFill(it, new Map());
     return (c) => {
       const obj: Record<string, unknown> = {};
@@ -581,6 +583,61 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
     };
   }
 
+  /**
+   * Fast path: a group with no OCCURS and no REDEFINES compiles to one function that returns an object literal
+   * (fields in copybook order, FILLER skipped), so every record gets the same hidden class. Undefined when the
+   * group does not qualify (it then goes through the general steps).
+   */
+  function literalBuilder(g: Item): ((c: Ctx) => Record<string, unknown>) | undefined {
+    const fns: unknown[] = [];
+    const props: string[] = [];
+    let pendingSkip: string[] = [];
+    const keys: Keys = new Map();
+    const add = (f: unknown) => {
+      fns.push(f);
+      return `f${fns.length - 1}`;
+    };
+    const walk = (grp: Item): boolean => {
+      for (const ch of grp.children) {
+        if (ch.redefines || ch.redefinedBy.length || ch.occurs || ch.variable) return false;
+        if (ch.name === null && !ch.children.length) {
+          const n = ch.size;
+          const it = ch;
+          pendingSkip.push(
+            `${add((c: Ctx) => {
+              if (c.pos + n > c.end) truncated(c, it, n);
+              c.pos += n;
+            })}(c)`,
+          );
+          continue;
+        }
+        if (ch.children.length && (o.flatten || ch.name === null)) {
+          if (!walk(ch)) return false;
+          continue;
+        }
+        const k = key(ch);
+        claimKey(keys, k, ch);
+        let read: unknown;
+        if (ch.children.length) {
+          const sub = literalBuilder(ch);
+          if (!sub) return false;
+          read = sub;
+        } else read = elementary(ch);
+        const call = `${add(read)}(c)`;
+        props.push(`${JSON.stringify(k)}: ${pendingSkip.length ? `(${[...pendingSkip, call].join(', ')})` : call}`);
+        pendingSkip = [];
+      }
+      return true;
+    };
+    if (!walk(g)) return undefined;
+    const names = fns.map((_, i) => `f${i}`);
+    const body = pendingSkip.length
+      ? `const o = { ${props.join(', ')} }; ${pendingSkip.join('; ')}; return o;`
+      : `return { ${props.join(', ')} };`;
+    const make = new Function(...names, `return function build(c) { ${body} };`) as (...f: unknown[]) => (c: Ctx) => Record<string, unknown>;
+    return make(...fns);
+  }
+
   // ---- records -----------------------------------------------------------------------------------------------
 
   let records = cb.records;
@@ -600,7 +657,11 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
   };
 
   let decodeInto: Step;
-  if (records.length === 1) decodeInto = recordReader(records[0]);
+  let build: ((c: Ctx) => Record<string, unknown>) | undefined;
+  if (records.length === 1) {
+    if (records[0].children.length) build = literalBuilder(records[0]);
+    decodeInto = build ? () => undefined : recordReader(records[0]);
+  }
   else {
     // Several 01 records: a record-type discriminator chooses (declared under `redefines`, keyed by a record name).
     const entry = [...rules.entries()].find(([it]) => records.includes(it));
@@ -667,6 +728,10 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
       if (nSlots()) {
         c.slots.length = 0;
         c.slotPos.length = 0;
+      }
+      if (build) {
+        const v = build(c);
+        return { value: v, consumed: c.pos - start };
       }
       const value: Record<string, unknown> = {};
       decodeInto(c, value);

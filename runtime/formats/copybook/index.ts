@@ -133,6 +133,8 @@ class CopybookStreamDecoder implements StreamDecoder {
   #brokenRaw: Uint8Array[] = [];
   #brokenRawLen = 0;
   #total: number;
+  /** Raw record bytes must be copied when they come from #buf (reused), not from the caller's chunk. */
+  #copyRaw = false;
 
   constructor(c: Config, start: StreamStart) {
     this.#c = c;
@@ -157,7 +159,9 @@ class CopybookStreamDecoder implements StreamDecoder {
       p += take;
       if (this.#len < need) break;
       if (need === 4 && this.#c.framing === 'rdw' && this.#frameLength(this.#buf, 4) > 4) continue; // header only so far
+      this.#copyRaw = true;
       const used = this.#frames(this.#buf.subarray(0, this.#len), out);
+      this.#copyRaw = false;
       if (this.#brokenAt >= 0) {
         this.#keepBroken(this.#buf.subarray(used, this.#len));
         this.#len = 0;
@@ -214,7 +218,7 @@ class CopybookStreamDecoder implements StreamDecoder {
 
   #record(data: Uint8Array, start: number, end: number, out: DecodedRecord[], strict: boolean): void {
     const offset = this.#base + start;
-    const raw = data.slice(start, end);
+    const raw = this.#copyRaw ? data.slice(start, end) : data.subarray(start, end);
     try {
       const { value, consumed } = this.#c.layout.decode(data, start, end, offset);
       if (strict && consumed !== end - start) {
@@ -267,7 +271,7 @@ class CopybookStreamDecoder implements StreamDecoder {
       // The record's raw bytes and offset cover its RDW too.
       const r = out[out.length - 1];
       r.offset = this.#base + p;
-      r.raw = data.slice(p, p + len);
+      r.raw = this.#copyRaw ? data.slice(p, p + len) : data.subarray(p, p + len);
       p += len;
     }
     return p;
