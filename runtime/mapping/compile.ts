@@ -28,10 +28,10 @@ import { type BoundFormat, ConfigError, type RecordError, type SourceRecord } fr
 import { bindFormat as registryBindFormat } from '../formats/index.ts';
 import { parseIso } from './datetime.ts';
 import { Dec, quickQuantity, type RoundingMode } from './decimal.ts';
-import { compileExpression, compileLet, suggest, tyOf } from './expr.ts';
+import { compileExpression, compileLet, condOf, ExprCompiler, suggest, tyOf } from './expr.ts';
 import { fault, invalid, MapFault } from './fault.ts';
 import { type Compiled, type Fn, Frame, type LetDef, type Scope } from './frame.ts';
-import { ExprError, parseExpression } from './parser.ts';
+import { ExprError, type Node, parseExpression } from './parser.ts';
 import { type LookupSpec, loadLookup, type Row, Table, TableError, Units, joinKey } from './tables.ts';
 import { equals, isAbsent, show, toDec, toText } from './values.ts';
 import { isMap, isScalar, isSeq, type Path, YamlDoc } from './yaml.ts';
@@ -801,7 +801,8 @@ class MappingCompiler {
     const fLoc = textFn(ex('locationId'), false);
     const fLocType = src.has('locationType') ? textFn(ex('locationType'), true) : null;
     const qx = ex('quantity');
-    const fQty = quantityFn(qx, round, (m) => this.y.error(src.get('quantity')!, `${label}.quantity: ${m}`));
+    const qerr = (m: string) => this.y.error(src.get('quantity')!, `${label}.quantity: ${m}`);
+    const fQty = quantityPushdown(qx.node, new ExprCompiler(this.scope(item)), round, qerr, qx);
     const fUom = textFn(ex('unitOfMeasure'), false);
     const ox = ex('occurredAt');
     const fAt = instantFn(ox, (m) => this.y.error(src.get('occurredAt')!, `${label}.occurredAt: ${m}`));
@@ -991,6 +992,42 @@ function quantityFn(c: Compiled, mode: RoundingMode | null, err: (m: string) => 
     }
     return quantityOf(v, mode);
   };
+}
+
+/**
+ * Quantity conversion pushed into the branches of if()/?: and through unary minus, so that `if(c, qty, -qty)` on
+ * decimal text never builds a Dec: each branch takes the text fast path and a minus just flips the sign of the
+ * canonical text. (Not through ceiling/floor rounding, which is not symmetric.)
+ */
+function quantityPushdown(
+  node: Node,
+  ec: ExprCompiler,
+  mode: RoundingMode | null,
+  err: (m: string) => ConfigError,
+  compiled?: Compiled,
+): Fn {
+  const c = compiled ?? ec.compile(node);
+  if (c.konst) return quantityFn(c, mode, err);
+  let parts: [Node, Node, Node | null] | null = null;
+  if (node.k === 'cond') parts = [node.c, node.a, node.b];
+  else if (node.k === 'call' && node.fn === 'if' && (node.args.length === 2 || node.args.length === 3))
+    parts = [node.args[0], node.args[1], node.args[2] ?? null];
+  if (parts) {
+    const test = condOf(ec.compile(parts[0]), 'the condition');
+    const a = quantityPushdown(parts[1], ec, mode, err);
+    const b = parts[2] ? quantityPushdown(parts[2], ec, mode, err) : () => null;
+    return (f) => (test(f) ? a(f) : b(f));
+  }
+  if (node.k === 'unary' && node.op === '-' && mode !== 'ceiling' && mode !== 'floor') {
+    const inner = quantityPushdown(node.a, ec, mode, err);
+    return (f) => {
+      const q = inner(f) as string | null;
+      if (q === null) return null;
+      if (q.charCodeAt(0) === 45) return q.slice(1);
+      return q === '0.000' ? q : `-${q}`;
+    };
+  }
+  return quantityFn(c, mode, err);
 }
 
 function instantFn(c: Compiled, err: (m: string) => ConfigError): Fn {

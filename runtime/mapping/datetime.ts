@@ -99,17 +99,21 @@ export function isoOfMillis(ms: number, micros = -1): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Time zones
 
+interface HourEntry {
+  off: number;
+  prefix: string | null;
+}
+
 export class Zone {
   readonly name: string;
   /** Set for fixed-offset zones (UTC, +02:00): no Intl needed. */
   readonly fixed: number | undefined;
   readonly #dtf: Intl.DateTimeFormat | undefined;
-  // per local hour index: offset in ms to subtract, or NaN when the hour straddles a transition
-  #cache = new Map<number, number>();
-  #prefix = new Map<number, string>();
+  // per local hour index: the offset to subtract (NaN when the hour straddles a transition) and, for whole-hour
+  // offsets, the UTC `yyyy-MM-ddTHH:` prefix of that hour
+  #cache = new Map<number, HourEntry>();
   #lastKey = Number.NaN;
-  #lastOff = 0;
-  #lastPrefix: string | undefined;
+  #last: HourEntry = { off: 0, prefix: null };
 
   constructor(name: string, fixed: number | undefined, dtf: Intl.DateTimeFormat | undefined) {
     this.name = name;
@@ -170,49 +174,38 @@ export class Zone {
     return oa; // gap: use the offset before the transition, which moves the time forward by the gap
   }
 
-  /** Offset for a wall-clock time given as (local hour index, ms within the hour), cached per local hour. */
-  offsetForHour(hourKey: number, msInHour: number): number {
-    if (hourKey === this.#lastKey) return this.#lastOff;
-    let off = this.#cache.get(hourKey);
-    if (off === undefined) {
+  /** The cache entry of a local hour (local hour index = days * 24 + hour). */
+  hour(hourKey: number): HourEntry {
+    if (hourKey === this.#lastKey) return this.#last;
+    let e = this.#cache.get(hourKey);
+    if (e === undefined) {
       const start = hourKey * MS_HOUR;
       const o1 = this.resolve(start);
       const o2 = this.resolve(start + MS_HOUR - 1);
-      off = o1 === o2 ? o1 : Number.NaN;
-      if (this.#cache.size > 100_000) {
-        this.#cache.clear();
-        this.#prefix.clear();
-      }
-      this.#cache.set(hourKey, off);
+      const off = o1 === o2 ? o1 : Number.NaN;
+      e = { off, prefix: off % MS_HOUR === 0 ? utcHourPrefix(start - off) : null };
+      if (this.#cache.size > 100_000) this.#cache.clear();
+      this.#cache.set(hourKey, e);
     }
-    if (Number.isNaN(off)) return this.resolve(hourKey * MS_HOUR + msInHour);
     this.#lastKey = hourKey;
-    this.#lastOff = off;
-    this.#lastPrefix = undefined;
-    return off;
+    this.#last = e;
+    return e;
   }
 
   /**
-   * The canonical ISO text for a wall-clock time in this zone. Fast path: whole-hour offsets reuse a cached UTC hour
-   * prefix and only append minutes, seconds and fraction.
+   * The canonical ISO text for a wall-clock time in this zone. Fast path: whole-hour offsets reuse the cached UTC
+   * hour prefix and append minutes, seconds and fraction (one table read when the fraction is zero).
    */
   isoOfLocal(days: number, h: number, mi: number, s: number, ms: number, micros: number): string {
     const hourKey = days * 24 + h;
-    const inHour = mi * 60_000 + s * 1000 + ms;
-    const off = this.offsetForHour(hourKey, inHour);
-    if (off % MS_HOUR === 0 && hourKey === this.#lastKey) {
-      let p = this.#lastPrefix;
-      if (p === undefined) {
-        p = this.#prefix.get(hourKey);
-        if (p === undefined) {
-          p = utcHourPrefix(hourKey * MS_HOUR - off);
-          this.#prefix.set(hourKey, p);
-        }
-        this.#lastPrefix = p;
-      }
+    const e = this.hour(hourKey);
+    const p = e.prefix;
+    if (p !== null) {
       if (ms === 0 && micros < 0) return p + TAIL0[mi * 60 + s];
       return `${p}${PAD2[mi]}:${PAD2[s]}.${PAD3[ms]}${micros >= 0 ? PAD3[micros] : ''}Z`;
     }
+    const inHour = mi * 60_000 + s * 1000 + ms;
+    const off = Number.isNaN(e.off) ? this.resolve(hourKey * MS_HOUR + inHour) : e.off;
     return isoOfMillis(hourKey * MS_HOUR + inHour - off, micros);
   }
 }
@@ -303,7 +296,131 @@ export class DatePattern {
     this.hasOffset = tokens.some((t) => t.kind === enum_.OFFSET);
     this.hasTime = tokens.some((t) => t.kind === enum_.HOUR || t.kind === enum_.HOUR12);
     this.micros = tokens.some((t) => t.kind === enum_.FRACTION && t.width > 3);
+    this.fixed = fixedLayout(tokens);
   }
+  /** Positions of every field when all tokens have a fixed width (the fast path), else null. */
+  readonly fixed: FixedLayout | null;
+}
+
+/** Field positions of a fixed-width pattern (-1: absent). */
+interface FixedLayout {
+  length: number;
+  year: number;
+  year2: boolean;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  frac: number;
+  fracWidth: number;
+  /** Literal characters: position, char code, position, char code... */
+  lits: Int32Array;
+}
+
+function fixedLayout(tokens: readonly Token[]): FixedLayout | null {
+  const l: FixedLayout = {
+    length: 0,
+    year: -1,
+    year2: false,
+    month: -1,
+    day: -1,
+    hour: -1,
+    minute: -1,
+    second: -1,
+    frac: -1,
+    fracWidth: 0,
+    lits: new Int32Array(0),
+  };
+  const lits: number[] = [];
+  let pos = 0;
+  for (const t of tokens) {
+    switch (t.kind) {
+      case enum_.LIT:
+        for (let i = 0; i < t.text.length; i++) lits.push(pos + i, t.text.charCodeAt(i));
+        pos += t.text.length;
+        continue;
+      case enum_.YEAR4:
+      case enum_.YEAR2:
+        if (l.year >= 0) return null;
+        l.year = pos;
+        l.year2 = t.kind === enum_.YEAR2;
+        break;
+      case enum_.MONTH:
+        if (t.width !== 2 || l.month >= 0) return null;
+        l.month = pos;
+        break;
+      case enum_.DAY:
+        if (t.width !== 2 || l.day >= 0) return null;
+        l.day = pos;
+        break;
+      case enum_.HOUR:
+        if (t.width !== 2 || l.hour >= 0) return null;
+        l.hour = pos;
+        break;
+      case enum_.MINUTE:
+        if (t.width !== 2 || l.minute >= 0) return null;
+        l.minute = pos;
+        break;
+      case enum_.SECOND:
+        if (t.width !== 2 || l.second >= 0) return null;
+        l.second = pos;
+        break;
+      case enum_.FRACTION:
+        if (l.frac >= 0 || t.width > 3) return null;
+        l.frac = pos;
+        l.fracWidth = t.width;
+        break;
+      default:
+        return null; // month names, AM/PM, offsets, 1-2 digit fields: the general scanner
+    }
+    pos += t.width;
+  }
+  l.length = pos;
+  l.lits = Int32Array.from(lits);
+  return l;
+}
+
+function d2(t: string, i: number): number {
+  const a = t.charCodeAt(i) - 48;
+  const b = t.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+
+/** Fast path for fixed-width patterns; null when anything is off (the general scanner then reports the error). */
+function parseFixed(text: string, l: FixedLayout, zone: Zone): string | null {
+  if (text.length !== l.length) return null;
+  const lits = l.lits;
+  for (let i = 0; i < lits.length; i += 2) if (text.charCodeAt(lits[i]) !== lits[i + 1]) return null;
+  let y = 1970;
+  if (l.year >= 0) {
+    const a = d2(text, l.year);
+    if (a < 0) return null;
+    if (l.year2) y = 2000 + a;
+    else {
+      const b = d2(text, l.year + 2);
+      if (b < 0) return null;
+      y = a * 100 + b;
+      if (y < 1) return null;
+    }
+  }
+  const mo = l.month >= 0 ? d2(text, l.month) : 1;
+  const d = l.day >= 0 ? d2(text, l.day) : 1;
+  if (mo < 1 || mo > 12 || d < 1 || d > (mo === 2 && isLeap(y) ? 29 : DAYS_IN_MONTH[mo - 1])) return null;
+  const h = l.hour >= 0 ? d2(text, l.hour) : 0;
+  const mi = l.minute >= 0 ? d2(text, l.minute) : 0;
+  const s = l.second >= 0 ? d2(text, l.second) : 0;
+  if (h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return null;
+  let ms = 0;
+  if (l.frac >= 0) {
+    for (let i = 0; i < l.fracWidth; i++) {
+      const c = text.charCodeAt(l.frac + i) - 48;
+      if (!(c >= 0 && c <= 9)) return null;
+      ms = ms * 10 + c;
+    }
+    ms *= l.fracWidth === 1 ? 100 : l.fracWidth === 2 ? 10 : 1;
+  }
+  return zone.isoOfLocal(daysFromCivil(y, mo, d), h, mi, s, ms, -1);
 }
 
 /** Thrown by compilePattern; `index` is the offset in the pattern. */
@@ -518,7 +635,7 @@ function scan(text: string, p: DatePattern): boolean {
     if (kind === enum_.FRACTION) {
       for (let j = 0; j < w; j++) {
         const c = text.charCodeAt(i + j) - 48;
-        if (c < 0 || c > 9) bad(text, p, `expected ${w} fraction digits at position ${i + 1}`);
+        if (!(c >= 0 && c <= 9)) bad(text, p, `expected ${w} fraction digits at position ${i + 1}`);
         v = v * 10 + c;
       }
       i += w;
@@ -532,13 +649,13 @@ function scan(text: string, p: DatePattern): boolean {
     if (w > 0) {
       for (let j = 0; j < w; j++) {
         const c = text.charCodeAt(i + j) - 48;
-        if (c < 0 || c > 9) bad(text, p, `expected ${w} digits at position ${i + j + 1}`);
+        if (!(c >= 0 && c <= 9)) bad(text, p, `expected ${w} digits at position ${i + j + 1}`);
         v = v * 10 + c;
       }
       i += w;
     } else {
       const c0 = text.charCodeAt(i) - 48;
-      if (c0 < 0 || c0 > 9) bad(text, p, `expected a number at position ${i + 1}`);
+      if (!(c0 >= 0 && c0 <= 9)) bad(text, p, `expected a number at position ${i + 1}`);
       v = c0;
       i++;
       const c1 = text.charCodeAt(i) - 48;
@@ -589,7 +706,7 @@ function scan(text: string, p: DatePattern): boolean {
 function two(text: string, i: number): number {
   const a = text.charCodeAt(i) - 48;
   const b = text.charCodeAt(i + 1) - 48;
-  if (a < 0 || a > 9 || b < 0 || b > 9) return -1;
+  if (!(a >= 0 && a <= 9 && b >= 0 && b <= 9)) return -1;
   return a * 10 + b;
 }
 
@@ -598,6 +715,10 @@ function two(text: string, i: number): number {
  * zone). Throws a MapFault for text that does not match.
  */
 export function parseWithPattern(text: string, p: DatePattern, zone: Zone | null): string {
+  if (p.fixed !== null && zone !== null) {
+    const r = parseFixed(text, p.fixed, zone);
+    if (r !== null) return r;
+  }
   const hasOff = scan(text, p);
   const days = daysFromCivil(pY, pMo, pD);
   if (hasOff) return isoOfMillis(days * MS_DAY + pH * MS_HOUR + pMi * 60_000 + pS * 1000 + pMs - pOff, pUs);

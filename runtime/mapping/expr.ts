@@ -71,7 +71,7 @@ export function suggest(name: string, candidates: Iterable<string>): string {
   return best !== undefined && bd <= Math.max(1, Math.floor(name.length / 3)) ? ` (did you mean ${best}?)` : '';
 }
 
-function condOf(c: Compiled, what: string): (f: Frame) => boolean {
+export function condOf(c: Compiled, what: string): (f: Frame) => boolean {
   if (c.t === 'text' || c.t === 'num' || c.t === 'instant' || c.t === 'list')
     throw new ExprError(
       `${what} must be true or false, but this is ${c.t === 'num' ? 'a number' : c.t === 'list' ? 'a list' : 'text'} (compare explicitly, e.g. x == 'Y')`,

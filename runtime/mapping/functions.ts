@@ -262,7 +262,17 @@ function zoneArg(c: CallCtx, i: number): Zone | Fn | null {
     return z;
   }
   const af = a.fn;
-  return (f) => zoneOrFault(af(f));
+  // zones usually repeat (one per store): remember the last one
+  let lastName: unknown;
+  let lastZone: Zone | undefined;
+  return (f) => {
+    const name = af(f);
+    if (name === lastName && lastZone !== undefined) return lastZone;
+    const z = zoneOrFault(name);
+    lastName = name;
+    lastZone = z;
+    return z;
+  };
 }
 
 export const FUNCTIONS: Record<string, FnSpec> = {
@@ -599,8 +609,16 @@ export const FUNCTIONS: Record<string, FnSpec> = {
       const x = c.node.args[0];
       if (x.k === 'binary' && x.op === '/') {
         // exact division rounded once, instead of an exact quotient that may not exist
-        const a = c.sub(x.a).fn;
-        const b = c.sub(x.b).fn;
+        const ca = c.sub(x.a);
+        const cb = c.sub(x.b);
+        if (ca.konst && cb.konst) {
+          const p = toDec(ca.konst.v);
+          const q = toDec(cb.konst.v);
+          const v = p === null || q === null ? null : Dec.divRound(p, q, scale, mode);
+          return { node: c.node, t: 'num', konst: { v }, fn: () => v };
+        }
+        const a = ca.fn;
+        const b = cb.fn;
         return {
           node: c.node,
           t: 'num',

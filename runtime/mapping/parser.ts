@@ -142,6 +142,12 @@ export function tokenize(src: string): Tok[] {
         if (i >= n) throw new ExprError('unterminated text literal (missing closing quote)', start, n);
         const d = src.charCodeAt(i);
         if (d === q) {
+          if (q === 39 && src.charCodeAt(i + 1) === 39) {
+            // SQL style: '' inside '...' is one quote
+            v += "'";
+            i += 2;
+            continue;
+          }
           i++;
           break;
         }
