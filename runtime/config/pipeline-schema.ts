@@ -50,6 +50,11 @@ export const basePipelineSchema: JsonSchema = {
       additionalProperties: false,
       properties: {
         store: { enum: ['embedded'], default: 'embedded', description: 'Where rejects go: the embedded state store.' },
+        sink: {
+          ...component,
+          description:
+            'Also send every dead letter to this sink (e.g. `{type: kafka, topic: inventory.rejects, ...}`), acknowledged before the batch commits. The sink connector must support dead letters.',
+        },
       },
       default: {},
     },

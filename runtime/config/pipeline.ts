@@ -39,6 +39,8 @@ export interface PipelineConfig {
   source: ComponentConfig;
   processors: ComponentConfig[];
   sinks: ComponentConfig[];
+  /** `deadLetter.sink`: a sink that also receives every dead letter (it must implement Sink.writeDeadLetters). */
+  deadLetterSink?: ComponentConfig;
   /** `identity`, or the absolute path of the mapping file. */
   mapping: string;
   mappingAt: { file: string; line?: number; column?: number };
@@ -106,6 +108,9 @@ export function loadPipeline(file: string, registry: ConnectorRegistry, env: Nod
     names.add(s.name);
   }
 
+  const dlSink = (raw as { deadLetter?: { sink?: Record<string, unknown> } }).deadLetter?.sink;
+  const deadLetterSink = dlSink ? component('sink', ['deadLetter', 'sink'], dlSink) : undefined;
+
   const mappingNode = nodeAt(y, ['mapping']);
   const mappingAt = errorAt(y, mappingNode, '').location ?? { file };
   let mapping = r.mapping;
@@ -122,6 +127,7 @@ export function loadPipeline(file: string, registry: ConnectorRegistry, env: Nod
     source,
     processors,
     sinks,
+    deadLetterSink,
     mapping,
     mappingAt,
     delivery: { ...DELIVERY_DEFAULTS, ...r.delivery, retry: { ...DELIVERY_DEFAULTS.retry, ...r.delivery.retry } },

@@ -112,6 +112,11 @@ export interface Sink {
   /** Make everything written so far durable and settle (resolve or reject) every pending write() promise. */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Optional: accept dead letters (a pipeline's `deadLetter.sink`). Resolves when they are durable; a
+   * TransientError is retried with backoff, anything else stops the pipeline without committing.
+   */
+  writeDeadLetters?(entries: readonly DeadLetterInput[]): Promise<void>;
 }
 
 export interface Processor {

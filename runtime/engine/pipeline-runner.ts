@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import type { CompiledMapping } from '../contracts/mapping.ts';
 import {
+  ConfigError,
   type DeadLetterInput,
   type Logger,
   type Processor,
@@ -53,7 +54,12 @@ export async function preparePipeline(cfg: PipelineConfig, opts: PrepareOptions)
   const log = opts.log.child({ pipeline: cfg.name });
   const stateDir = stateDirOf(cfg, opts.stateDir);
   const mapping = await loadPipelineMapping(cfg);
-  const state = openSqliteStore(stateDir, cfg.name, { synchronous: cfg.state.synchronous });
+  let deadLetterSink: Sink | undefined;
+  const state = forwardDeadLetters(
+    openSqliteStore(stateDir, cfg.name, { synchronous: cfg.state.synchronous }),
+    () => deadLetterSink,
+    log,
+  );
   const controller = new AbortController();
   const deadLetter = (e: DeadLetterInput) => state.addDeadLetters([e]);
   const base = { pipeline: cfg.name, baseDir: cfg.baseDir, stateDir };
@@ -91,6 +97,19 @@ export async function preparePipeline(cfg: PipelineConfig, opts: PrepareOptions)
       sinks.push({ name: s.name, sink: sink as Sink });
       closers.push(() => (sink as Sink).close());
     }
+    if (cfg.deadLetterSink) {
+      const d = cfg.deadLetterSink;
+      const dlog = log.child({ deadLetterSink: d.name });
+      const sink = (await d.spec.create(d.options, {
+        ...base,
+        log: dlog,
+        sink: { pipeline: cfg.name, state, log: dlog, deadLetter },
+      } as never)) as Sink;
+      closers.push(() => sink.close());
+      if (typeof sink.writeDeadLetters !== 'function')
+        throw new ConfigError(`deadLetter.sink: the '${d.type}' sink cannot take dead letters`, d.at);
+      deadLetterSink = sink;
+    }
     const engine = new Engine({
       pipeline: cfg.name,
       connector: cfg.source.type,
@@ -118,4 +137,37 @@ export async function preparePipeline(cfg: PipelineConfig, opts: PrepareOptions)
     await state.close();
     throw err;
   }
+}
+
+/**
+ * `deadLetter.sink`: every dead letter goes to the embedded store (for `dlq list/replay`) and to the sink, both
+ * before the batch is acknowledged. Transient sink errors are retried with backoff.
+ */
+function forwardDeadLetters(store: StateStore, sink: () => Sink | undefined, log: Logger): StateStore {
+  const forward = async (entries: DeadLetterInput[]): Promise<void> => {
+    const s = sink();
+    if (!s?.writeDeadLetters) return store.addDeadLetters(entries);
+    let delay = 200;
+    const toSink = async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await s.writeDeadLetters!(entries);
+        } catch (err) {
+          if ((err as Error)?.name !== 'TransientError') throw err;
+          if (attempt === 1 || attempt % 10 === 0)
+            log.warn({ err: (err as Error).message, attempt }, 'dead-letter sink failed; retrying, nothing is committed meanwhile');
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, 30_000);
+        }
+      }
+    };
+    await Promise.all([store.addDeadLetters(entries), toSink()]);
+  };
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === 'addDeadLetters') return forward;
+      const v = Reflect.get(target, key, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
 }

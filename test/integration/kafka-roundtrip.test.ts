@@ -273,4 +273,45 @@ sinks:
     expect(f.status).toBe('failed');
     expect(f.error).toMatch(/message too large/);
   });
+
+  it('dead letters also go to a Kafka topic, with reason and origin in headers (deadLetter.sink)', async () => {
+    const dir = tmp();
+    const events = await createTopic(uniqueName('dl-events'), 1);
+    const rejects = await createTopic(uniqueName('dl-rejects'), 1);
+    const good = JSON.stringify({
+      eventType: 'SALE',
+      eventId: '00000000-0000-5000-8000-000000000001',
+      sku: 'SKU1',
+      locationId: 'S1',
+      quantity: '-1.000',
+      unitOfMeasure: 'EA',
+      occurredAt: '2026-11-21T10:00:00.000Z',
+      source: { system: 'pos' },
+    });
+    const bad = '{"eventType":"SALE","sku":"SKU2","quantity":"lots"}';
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir, 'in.jsonl'), `${good}\n${bad}\n`);
+    const s = await run(
+      dir,
+      'dl',
+      `pipeline: dl-to-kafka
+source: {type: file, path: in.jsonl}
+mapping: identity
+sinks:
+  - {type: kafka, brokers: ${brokers()}, topic: ${events}}
+deadLetter:
+  sink: {type: kafka, brokers: ${brokers()}, topic: ${rejects}}
+`,
+    );
+    expect(s.status, s.error).toBe('ok');
+    expect(s.recordsRejected).toBe(1);
+    const raw = await readTopic(rejects, 1);
+    expect(raw).toHaveLength(1);
+    expect(raw[0].value.toString()).toBe(bad);
+    expect(raw[0].key).toBe('in.jsonl:2');
+    expect(raw[0].headers[HEADERS.dlqReason].toString()).toMatch(/eventId|quantity|must/);
+    expect(raw[0].headers[HEADERS.dlqStage].toString()).toBe('validate');
+    expect(raw[0].headers[HEADERS.dlqOrigin].toString()).toBe('dl-to-kafka');
+    expect(raw[0].headers[HEADERS.dlqRef].toString()).toBe('in.jsonl:2');
+  });
 });
