@@ -117,9 +117,16 @@ export class Engine {
     const { source, delivery, log } = this.#p;
     let status: RunSummary['status'] = 'ok';
     const iterator = source.batches()[Symbol.asyncIterator]();
+    let turn = performance.now();
     try {
       for (;;) {
         if (this.#fatal || this.stopping) break;
+        // A source that always has data ready keeps everything in microtasks; let timers, signals and the
+        // metrics server run every few milliseconds.
+        if (performance.now() - turn > 10) {
+          await new Promise((r) => setImmediate(r));
+          turn = performance.now();
+        }
         const next = await this.#nextBatch(iterator);
         if (next === 'stopped' || next.done) break;
         this.#process(next.value);
@@ -153,23 +160,37 @@ export class Engine {
     return summary;
   }
 
-  /** Next batch, flushing buffering sinks when the source stays idle, and giving up on stop. */
-  async #nextBatch(it: AsyncIterator<SourceBatch>): Promise<IteratorResult<SourceBatch> | 'stopped'> {
-    const nextP = it.next();
-    const idle = setTimeout(() => {
-      if (this.#pending.some((p) => !p.done)) void this.#flushSinks('idle');
-    }, this.#p.delivery.flushIdleMs);
-    const stopped = new Promise<'stopped'>((resolve) => {
-      if (this.stopping) resolve('stopped');
-      this.#stop.signal.addEventListener('abort', () => resolve('stopped'), { once: true });
+  /**
+   * Next batch, flushing buffering sinks when the source stays idle, and giving up on stop. Written without
+   * Promise.race on a long-lived promise: that would keep every batch reachable from the stop listener.
+   */
+  #nextBatch(it: AsyncIterator<SourceBatch>): Promise<IteratorResult<SourceBatch> | 'stopped'> {
+    const signal = this.#stop.signal;
+    if (signal.aborted) return Promise.resolve('stopped');
+    return new Promise((resolve, reject) => {
+      const idle = setTimeout(() => {
+        if (this.#pending.some((p) => !p.done)) void this.#flushSinks('idle');
+      }, this.#p.delivery.flushIdleMs);
+      const cleanup = () => {
+        clearTimeout(idle);
+        signal.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        cleanup();
+        resolve('stopped');
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      it.next().then(
+        (r) => {
+          cleanup();
+          resolve(r);
+        },
+        (err) => {
+          cleanup();
+          reject(err);
+        },
+      );
     });
-    try {
-      const r = await Promise.race([nextP, stopped]);
-      if (r === 'stopped') nextP.catch(() => undefined);
-      return r;
-    } finally {
-      clearTimeout(idle);
-    }
   }
 
   #process(batch: SourceBatch): void {
