@@ -8,7 +8,7 @@
  * reader: staging lives under `_staging/`, which Spark, Hive, pyarrow and DuckDB's `**\/*.parquet` globs skip.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Codec, compressor, type Field, ParquetEncoder, type RowGroupData } from './format/encoder.ts';
 
@@ -78,11 +78,22 @@ function asWriterError(err: unknown, what: string): WriterError {
   return { message: `${what}: ${e?.message ?? String(err)}`, code: e?.code, path: e?.path };
 }
 
+/** Writes the buffers in order with writev (no copy into one big buffer), finishing short writes. */
 function writeAll(fd: number, bufs: Uint8Array[], hash?: Hash): void {
-  const data = bufs.length === 1 ? bufs[0] : Buffer.concat(bufs);
-  hash?.update(data);
-  let off = 0;
-  while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+  for (let i = 0; i < bufs.length; i += 512) {
+    const slice = bufs.slice(i, i + 512);
+    let done = writevSync(fd, slice);
+    for (const b of slice) {
+      hash?.update(b);
+      if (done >= b.length) {
+        done -= b.length;
+        continue;
+      }
+      let off = done;
+      done = 0;
+      while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+    }
+  }
 }
 
 function fsyncDir(dir: string): void {

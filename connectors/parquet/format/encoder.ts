@@ -106,6 +106,9 @@ export class ParquetEncoder {
   readonly #compress: Compress;
   readonly #pageRows: number;
   #offset = 0;
+  /** Reused for every page body (compression copies it out) and UTF-8 text: little garbage per row group. */
+  readonly #scratch = new ByteSink(1 << 20);
+  readonly #utf8 = new ByteSink(1 << 20);
   #rowGroups: RowGroupMeta[] = [];
   #rows = 0;
 
@@ -170,15 +173,20 @@ export class ParquetEncoder {
       compressed: 0,
       dataPageOffset: 0,
     };
-    const utf8 = leaf.physical === 'BYTE_ARRAY' ? utf8Values(d.strings!) : undefined;
+    const utf8 = leaf.physical === 'BYTE_ARRAY' ? utf8Values(d.strings!, this.#utf8) : undefined;
     if (d.encoding === 'dict') {
       meta.dictPageOffset = this.#offset;
       let body: Uint8Array;
       if (utf8) {
-        const dict = new ByteSink(utf8.data.length + 4 * d.dictSize! + 16);
+        const dict = this.#scratch;
+        dict.reset();
         plainStrings(dict, utf8, 0, d.dictSize!);
         body = dict.view();
-      } else body = encodeNums(leaf, d.nums!, d.bigs, 0, d.dictSize!);
+      } else {
+        this.#scratch.reset();
+        writeNums(this.#scratch, leaf, d.nums!, d.bigs, 0, d.dictSize!);
+        body = this.#scratch.view();
+      }
       const [u, c] = this.#page(
         out,
         (un, co) => ({ 1: i32(2), 2: i32(un), 3: i32(co), 7: struct({ 1: i32(d.dictSize!), 2: i32(ENC.PLAIN) }) }),
@@ -188,7 +196,7 @@ export class ParquetEncoder {
       meta.compressed += c;
     }
     meta.dataPageOffset = this.#offset;
-    const page = new ByteSink(64 * 1024);
+    const page = this.#scratch;
     const width = d.encoding === 'dict' ? bitWidth(d.dictSize! - 1) : 0;
     let value = 0; // index of the next present value
     for (let r0 = 0; r0 < rows; r0 += this.#pageRows) {
@@ -211,7 +219,7 @@ export class ParquetEncoder {
         page.byte(width);
         encodeHybrid(page, d.indices!, width, v0, v1);
       } else if (utf8) plainStrings(page, utf8, v0, v1);
-      else page.bytes(encodeNums(leaf, d.nums!, d.bigs, v0, v1));
+      else writeNums(page, leaf, d.nums!, d.bigs, v0, v1);
       const [u, c] = this.#page(
         out,
         (un, co) => ({
@@ -280,28 +288,33 @@ export class ParquetEncoder {
   }
 }
 
-/** PLAIN encoding of nums[from..to) as INT32 or INT64. */
-function encodeNums(leaf: Leaf, nums: Float64Array, bigs: Array<[number, bigint]> | undefined, from: number, to: number): Uint8Array {
+/** PLAIN encoding of nums[from..to) as INT32 or INT64, appended to out. */
+function writeNums(out: ByteSink, leaf: Leaf, nums: Float64Array, bigs: Array<[number, bigint]> | undefined, from: number, to: number): void {
   const n = to - from;
+  const size = leaf.physical === 'INT32' ? 4 : 8;
+  out.ensure(n * size + 8);
+  const buf = out.buf;
+  let p = out.pos;
   if (leaf.physical === 'INT32') {
-    const a = new Int32Array(n);
-    for (let i = 0; i < n; i++) a[i] = nums[from + i];
-    return new Uint8Array(a.buffer);
-  }
-  // Two 32-bit halves per value: ToUint32 gives the low word (two's complement), floor(x / 2^32) the high one.
-  const a = new Int32Array(n * 2);
-  for (let i = 0; i < n; i++) {
-    const x = nums[from + i];
-    if (!Number.isNaN(x)) {
-      a[2 * i] = x >>> 0;
-      a[2 * i + 1] = Math.floor(x / 4294967296);
-    } else {
-      const b = bigOf(bigs, from + i);
-      a[2 * i] = Number(BigInt.asUintN(32, b));
-      a[2 * i + 1] = Number(BigInt.asIntN(32, b >> 32n));
+    for (let i = from; i < to; i++, p += 4) buf.writeInt32LE(nums[i], p);
+  } else {
+    for (let i = from; i < to; i++, p += 8) {
+      const x = nums[i];
+      if (!Number.isNaN(x)) {
+        // ToUint32 gives the low word (two's complement), floor(x / 2^32) the high one.
+        buf.writeUInt32LE(x >>> 0, p);
+        buf.writeInt32LE(Math.floor(x / 4294967296), p + 4);
+      } else buf.writeBigInt64LE(bigOf(bigs, i), p);
     }
   }
-  return new Uint8Array(a.buffer);
+  out.pos = p;
+}
+
+/** PLAIN encoding of nums[from..to) as a new buffer (tests). */
+function encodeNums(leaf: Leaf, nums: Float64Array, bigs: Array<[number, bigint]> | undefined, from: number, to: number): Uint8Array {
+  const out = new ByteSink(16);
+  writeNums(out, leaf, nums, bigs, from, to);
+  return out.take();
 }
 
 function bigOf(bigs: Array<[number, bigint]> | undefined, i: number): bigint {
@@ -317,20 +330,23 @@ interface Utf8Values {
 }
 
 /** UTF-8 bytes of joined strings: one bulk encode when the text is ASCII, one encode per value otherwise. */
-export function utf8Values(s: JoinedStrings): Utf8Values {
+export function utf8Values(s: JoinedStrings, scratch = new ByteSink(1024)): Utf8Values {
   const { text, lengths } = s;
   const n = lengths.length;
   const off = new Int32Array(n + 1);
-  let data = Buffer.from(text, 'utf8');
-  let p = 0;
-  if (data.length === text.length) {
+  scratch.reset();
+  scratch.ensure(text.length * 3);
+  const data = scratch.buf;
+  let p = data.write(text, 0, 'utf8');
+  if (p === text.length) {
+    p = 0;
     for (let i = 0; i < n; i++) {
       off[i] = p;
       p += lengths[i];
     }
   } else {
     // Per value, so that a value's bytes never depend on its neighbours (e.g. lone surrogates).
-    data = Buffer.allocUnsafe(text.length * 3);
+    p = 0;
     let c = 0;
     for (let i = 0; i < n; i++) {
       off[i] = p;
