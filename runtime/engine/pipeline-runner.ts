@@ -14,7 +14,7 @@ import {
   type SourceContext,
   type StateStore,
 } from '../contracts/spi.ts';
-import type { PipelineConfig } from '../config/pipeline.ts';
+import type { ComponentConfig, PipelineConfig } from '../config/pipeline.ts';
 import { openSqliteStore } from '../state/sqlite-store.ts';
 import { Engine, type NamedSink } from './engine.ts';
 
@@ -44,6 +44,16 @@ export async function loadPipelineMapping(cfg: PipelineConfig): Promise<Compiled
   // same mapping (one to Kafka, one to the lake) give it the same id.
   const { loadMapping } = await import('../mapping/compile.ts');
   return loadMapping(cfg.mapping, { pipeline: cfg.name });
+}
+
+/** A ConfigError raised while creating a component, without a position, is reported at the component's declaration. */
+async function at<T>(c: ComponentConfig, create: () => T | Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (err) {
+    if (err instanceof ConfigError && !err.location) throw new ConfigError(err.message, c.at);
+    throw err;
+  }
 }
 
 export function stateDirOf(cfg: PipelineConfig, override?: string): string {
@@ -79,21 +89,19 @@ export async function preparePipeline(cfg: PipelineConfig, opts: PrepareOptions)
     };
     const source = opts.sourceOverride
       ? opts.sourceOverride(sourceCtx)
-      : await cfg.source.spec.create(cfg.source.options, { ...base, log: sourceCtx.log, source: sourceCtx } as never);
+      : await at(cfg.source, () => cfg.source.spec.create(cfg.source.options, { ...base, log: sourceCtx.log, source: sourceCtx } as never));
     closers.push(() => (source as Source).close());
     const processors = [];
     for (const p of cfg.processors) {
-      const proc = await p.spec.create(p.options, { ...base, log: log.child({ processor: p.name }) } as never);
+      const proc = await at(p, () => p.spec.create(p.options, { ...base, log: log.child({ processor: p.name }) } as never));
       processors.push(proc as Processor);
     }
     const sinks: NamedSink[] = [];
     for (const s of cfg.sinks) {
       const slog = log.child({ sink: s.name });
-      const sink = await s.spec.create(s.options, {
-        ...base,
-        log: slog,
-        sink: { pipeline: cfg.name, state, log: slog, deadLetter },
-      } as never);
+      const sink = await at(s, () =>
+        s.spec.create(s.options, { ...base, log: slog, sink: { pipeline: cfg.name, state, log: slog, deadLetter } } as never),
+      );
       sinks.push({ name: s.name, sink: sink as Sink });
       closers.push(() => (sink as Sink).close());
     }
