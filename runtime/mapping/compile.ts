@@ -99,7 +99,7 @@ export function mappingSchema(): Record<string, any> {
 
 function validators(): { mapping: ValidateFunction; tests: ValidateFunction } {
   if (!schemaValidator || !testsValidator) {
-    const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+    const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
     const schema = mappingSchema();
     ajv.addSchema(schema);
     schemaValidator = ajv.getSchema(schema.$id)!;
@@ -132,11 +132,11 @@ export function schemaError(y: YamlDoc, errors: ErrorObject[], prefix: Path = []
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String(e.params.additionalProperty);
-      const allowed = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {}).filter(
+      const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}).filter(
         (k) => k !== '$schema',
       );
       return y.error(
-        y.keyNode([...path, key]) ? [...path, key] : path,
+        y.keyNode([...path, key]) ?? path,
         `unknown key '${key}'${where ? ` in ${where}` : ''}${suggest(key, allowed)}${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`,
       );
     }
@@ -306,7 +306,13 @@ class MappingCompiler {
       const c = compileExpression(src, this.scope(item));
       return { ...c, src };
     } catch (e) {
-      if (e instanceof ExprError) throw this.y.errorAtOffset(this.y.valueOffset(node, e.pos), `${what}: ${e.message}`);
+      if (e instanceof ExprError) {
+        // `{ a: f(x, y) }`: in a YAML flow collection a comma ends the value
+        const end = node.range?.[1] ?? 0;
+        const cut = node.type === 'PLAIN' && /^\s*,/.test(this.y.text.slice(end, end + 40));
+        const hint = cut ? ' (inside YAML { } or [ ], a comma ends the value: quote the expression)' : '';
+        throw this.y.errorAtOffset(this.y.valueOffset(node, e.pos), `${what}: ${e.message}${hint}`);
+      }
       throw e;
     }
   }
@@ -600,7 +606,7 @@ class MappingCompiler {
       this.units = new Units(defs);
     } catch (e) {
       if (e instanceof TableError) {
-        const unit = /^units? (\S+)/.exec(e.message)?.[1];
+        const unit = /^units? ([^\s:]+)/.exec(e.message)?.[1];
         throw this.y.error(unit && this.y.node(['units', unit]) ? ['units', unit] : ['units'], `units: ${e.message}`);
       }
       throw e;

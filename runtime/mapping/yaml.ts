@@ -45,7 +45,7 @@ export class YamlDoc {
     const last = path[path.length - 1];
     if (isMap(parent))
       for (const p of parent.items) if (isPair(p) && isScalar(p.key) && p.key.value === last) return p.key as Node;
-    return this.node(path);
+    return undefined;
   }
 
   position(offset: number): { line: number; column: number } {
