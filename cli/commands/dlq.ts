@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { builtinRegistry } from '../../connectors/index.ts';
+import { registerPostingsCommand } from '../../connectors/sap-posting/cli.ts';
 import { loadPipeline } from '../../runtime/config/pipeline.ts';
 import type { DeadLetter } from '../../runtime/contracts/spi.ts';
 import { preparePipeline, stateDirOf } from '../../runtime/engine/pipeline-runner.ts';
@@ -119,4 +120,6 @@ export function registerDlqCommands(program: Command): void {
       if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       process.exitCode = summary.status === 'failed' ? 1 : summary.recordsRejected > 0 ? 1 : 0;
     });
+
+  registerPostingsCommand(dlq, stateOpt);
 }

@@ -229,8 +229,7 @@ export const sapPostingSink: SinkSpec<SapPostingOptions> = {
     });
     let queue: PostingQueue | undefined;
     if (options.queue) {
-      queue = new PostingQueue(options.queue, queueName(ctx.pipeline, name, options.queue), outbox, options.settleMs, ctx.log);
-      await queue.ready();
+      queue = await PostingQueue.create(options.queue, queueName(ctx.pipeline, name, options.queue), outbox, options.settleMs, ctx.log);
     }
     return new SapPostingSink({
       rules,

@@ -5,7 +5,7 @@
  * stays in the failed set — visible and replayable with `stockbridge dlq postings` — while the pipeline waits for it.
  * Business rejects complete their job (dead-lettered, never retried).
  */
-import { type Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import type { Job, Queue, QueueEvents, Worker } from 'bullmq';
 import type { Logger, OutboxEntry } from '../../runtime/contracts/spi.ts';
 import type { Outcome, PostingOutbox, Work } from './outbox.ts';
 
@@ -40,7 +40,19 @@ export function queueName(pipeline: string, sink: string, o: Pick<QueueOptions, 
   return o.name ?? `stockbridge-sap-posting-${pipeline}-${sink}`.replace(/[^A-Za-z0-9_.-]/g, '_');
 }
 
+/** bullmq, loaded on first use (it is only needed when a sink has `queue:`). */
+async function bullmq(): Promise<typeof import('bullmq')> {
+  return import('bullmq');
+}
+
 export class PostingQueue {
+  /** Connects the queue, its events and a worker. */
+  static async create(o: QueueOptions, name: string, outbox: PostingOutbox, settleMs: number, log: Logger): Promise<PostingQueue> {
+    const q = new PostingQueue(await bullmq(), o, name, outbox, settleMs, log);
+    await q.ready();
+    return q;
+  }
+
   readonly #o: QueueOptions;
   readonly #outbox: PostingOutbox;
   readonly #log: Logger;
@@ -48,7 +60,11 @@ export class PostingQueue {
   readonly #events: QueueEvents;
   readonly #worker: Worker;
 
-  constructor(o: QueueOptions, name: string, outbox: PostingOutbox, settleMs: number, log: Logger) {
+  readonly #Unrecoverable: typeof import('bullmq').UnrecoverableError;
+
+  private constructor(mq: typeof import('bullmq'), o: QueueOptions, name: string, outbox: PostingOutbox, settleMs: number, log: Logger) {
+    const { Queue, QueueEvents, Worker } = mq;
+    this.#Unrecoverable = mq.UnrecoverableError;
     this.#o = o;
     this.#outbox = outbox;
     this.#log = log;
@@ -77,7 +93,7 @@ export class PostingQueue {
     const w = job.data as Work;
     const [entry] = await this.#outbox.open([w]);
     const out = await this.#outbox.process(entry, w.event);
-    if (out.kind === 'fatal') throw new UnrecoverableError(out.error);
+    if (out.kind === 'fatal') throw new this.#Unrecoverable(out.error);
     if (out.kind === 'open') throw new Error(out.error);
     return out;
   }
