@@ -62,8 +62,8 @@ export const connectionSchema: Record<string, JsonSchema> = {
   brokers: {
     type: 'array',
     minItems: 1,
-    items: { type: 'string', pattern: '^[^\\s:]+:\\d+$' },
-    description: 'Bootstrap brokers, `host:port`.',
+    items: { type: 'string', pattern: '^[^\\s,:]+:\\d+(,[^\\s,:]+:\\d+)*$' },
+    description: 'Bootstrap brokers, `host:port` (an entry may hold a comma-separated list, e.g. from `${env:KAFKA_BROKERS}`).',
   },
   clientId: { type: 'string', description: 'Kafka client id (default `stockbridge-<pipeline>`).' },
   client: {
@@ -140,7 +140,7 @@ export function resolveConnection(o: ConnectionOptions, baseDir: string, pipelin
     };
   }
   return {
-    brokers: o.brokers,
+    brokers: o.brokers.flatMap((b) => b.split(',')).filter(Boolean),
     clientId: o.clientId ?? `stockbridge-${pipeline}`,
     tls,
     sasl: o.sasl,
