@@ -4,7 +4,7 @@
  * the harness instance for rabbitmqctl). Records are binary copybook records, as a mainframe would send them.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import rhea, { type Connection } from 'rhea';
@@ -17,7 +17,7 @@ import { Engine, type RunSummary } from '../../runtime/engine/engine.ts';
 import { CopybookFormat } from '../../runtime/formats/copybook/index.ts';
 import { openSqliteStore } from '../../runtime/state/sqlite-store.ts';
 import { silentLog } from '../support/fakes.ts';
-import { HARNESS_DIR, uniqueName } from '../harness/services.ts';
+import { HARNESS_DIR, RUN_DIR, uniqueName } from '../harness/services.ts';
 import { packed, pic } from '../unit/copybook/fixtures.ts';
 import { GatedSink, until } from '../unit/ibm-mq/harness.ts';
 
@@ -33,11 +33,40 @@ function script(...args: string[]): Promise<string> {
   );
 }
 
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Brokers left behind by a vitest that was killed before afterAll: stop them. */
+async function stopStale(): Promise<void> {
+  if (!existsSync(RUN_DIR)) return;
+  for (const dir of readdirSync(RUN_DIR)) {
+    const m = /^vitest-(\d+)-rabbitmq$/.exec(dir);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    if (existsSync(join(RUN_DIR, dir, 'rabbitmq.pid'))) await script('stop', dir).catch(() => undefined);
+  }
+}
+
 beforeAll(async () => {
   if (!url) {
     started = true;
+    await stopStale();
+    process.once('exit', () => {
+      // Safety net when afterAll does not run: kill the broker synchronously.
+      try {
+        const pid = Number(readFileSync(join(RUN_DIR, INSTANCE, 'rabbitmq.pid'), 'utf8'));
+        if (pid > 0) process.kill(pid, 'SIGKILL');
+      } catch {
+        // already stopped
+      }
+    });
     await script('start', INSTANCE);
-    url = (await import('node:fs')).readFileSync(join(HARNESS_DIR, '.run', INSTANCE, 'url'), 'utf8').trim();
+    url = readFileSync(join(RUN_DIR, INSTANCE, 'url'), 'utf8').trim();
   }
 }, 240_000);
 
