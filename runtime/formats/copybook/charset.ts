@@ -87,7 +87,16 @@ export function codePage(name: string | number): CharSet {
   if (!canon) throw new ConfigError(`unknown code page '${name}' (supported: ${CODE_PAGE_NAMES.join(', ')})`);
   let cs = CACHE.get(canon);
   if (!cs) {
-    const table = canon === '037' ? CP037 : canon === '500' ? CP500 : canon === '1047' ? CP1047 : canon === '1140' ? CP1140 : LATIN1;
+    const table =
+      canon === '037'
+        ? CP037
+        : canon === '500'
+          ? CP500
+          : canon === '1047'
+            ? CP1047
+            : canon === '1140'
+              ? CP1140
+              : LATIN1;
     cs = build(canon === 'latin1' ? 'latin1' : `cp${canon}`, table, canon !== 'latin1');
     CACHE.set(canon, cs);
   }

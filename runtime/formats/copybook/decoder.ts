@@ -69,7 +69,12 @@ export interface Layout {
   /** Names of the record types (01 levels) the layout may decode. */
   readonly records: readonly string[];
   /** Decode bytes [start, end) of buf as one record; `offset` is the absolute offset of buf[start]. */
-  decode(buf: Uint8Array, start: number, end: number, offset: number): { value: Record<string, unknown>; consumed: number };
+  decode(
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    offset: number,
+  ): { value: Record<string, unknown>; consumed: number };
 }
 
 const hex = (b: number) => `0x${b.toString(16).toUpperCase().padStart(2, '0')}`;
@@ -110,7 +115,8 @@ export function formatDigits(neg: boolean, digits: string, scale: number): strin
 
 export function fieldKey(name: string, style: FieldNames, dropPrefix?: string): string {
   let n = name;
-  if (dropPrefix && n.toUpperCase().startsWith(dropPrefix.toUpperCase()) && n.length > dropPrefix.length) n = n.slice(dropPrefix.length);
+  if (dropPrefix && n.toUpperCase().startsWith(dropPrefix.toUpperCase()) && n.length > dropPrefix.length)
+    n = n.slice(dropPrefix.length);
   switch (style) {
     case 'cobol':
       return n;
@@ -159,7 +165,10 @@ function resolveName(ref: string, items: readonly Item[], what: string, file: st
     if (inPrefer.length === 1) return inPrefer[0];
   }
   if (hits.length > 1)
-    throw new ConfigError(`${what}: ${ref} is ambiguous (${hits.map((h) => `${pathOf(h)} at line ${h.line}`).join(', ')}); qualify it as GROUP.NAME`, { file });
+    throw new ConfigError(
+      `${what}: ${ref} is ambiguous (${hits.map((h) => `${pathOf(h)} at line ${h.line}`).join(', ')}); qualify it as GROUP.NAME`,
+      { file },
+    );
   return hits[0];
 }
 
@@ -188,15 +197,26 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
     const it = resolveName(name, items, `redefines.${name}`, file);
     const base = it.redefines ? baseOf(it) : it;
     if (!base.redefinedBy.length && !cb.records.includes(base))
-      throw new ConfigError(`redefines.${name}: ${pathOf(it)} is not redefined by anything (no REDEFINES names it)`, { file });
+      throw new ConfigError(`redefines.${name}: ${pathOf(it)} is not redefined by anything (no REDEFINES names it)`, {
+        file,
+      });
     rules.set(base, { rule, optionKey: name });
   }
   // Slots are assigned before any reader is compiled, so the readers of counts and discriminators record values.
   for (const it of items) {
     if (it.occurs?.dependingOn)
-      slot(resolveName(it.occurs.dependingOn, items, `OCCURS DEPENDING ON ${it.occurs.dependingOn} (line ${it.occurs.line})`, file, recordOf(it)));
+      slot(
+        resolveName(
+          it.occurs.dependingOn,
+          items,
+          `OCCURS DEPENDING ON ${it.occurs.dependingOn} (line ${it.occurs.line})`,
+          file,
+          recordOf(it),
+        ),
+      );
   }
-  for (const [base, { rule, optionKey }] of rules) slot(resolveName(rule.field, items, `redefines.${optionKey}.field`, file, recordOf(base)));
+  for (const [base, { rule, optionKey }] of rules)
+    slot(resolveName(rule.field, items, `redefines.${optionKey}.field`, file, recordOf(base)));
 
   function baseOf(it: Item): Item {
     const sibs = it.parent ? it.parent.children : cb.records;
@@ -276,7 +296,11 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
         const sb = leading ? buf[p] : buf[p + n - 1];
         if (sb === cs.minus) neg = true;
         else if (sb !== cs.plus)
-          throw new DecodeFault(`invalid sign byte ${hex(sb)} in ${path} at offset ${(leading ? p : p + n - 1) + c.delta} (expected '+' or '-')`, (leading ? p : p + n - 1) + c.delta, path);
+          throw new DecodeFault(
+            `invalid sign byte ${hex(sb)} in ${path} at offset ${(leading ? p : p + n - 1) + c.delta} (expected '+' or '-')`,
+            (leading ? p : p + n - 1) + c.delta,
+            path,
+          );
         if (leading) first++;
         else last--;
       } else signAt = leading ? p : p + n - 1;
@@ -288,10 +312,18 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
         if (i === signAt || (!signed && i === last && digit[b] < 0)) {
           d = signDigit[b];
           if (d < 0)
-            throw new DecodeFault(`invalid zoned decimal sign byte ${hex(b)} in ${path} at offset ${i + c.delta}`, i + c.delta, path);
+            throw new DecodeFault(
+              `invalid zoned decimal sign byte ${hex(b)} in ${path} at offset ${i + c.delta}`,
+              i + c.delta,
+              path,
+            );
           if (d >= 10) {
             if (!signed)
-              throw new DecodeFault(`negative sign ${hex(b)} in unsigned ${path} (PIC ${pic.text}) at offset ${i + c.delta}`, i + c.delta, path);
+              throw new DecodeFault(
+                `negative sign ${hex(b)} in unsigned ${path} (PIC ${pic.text}) at offset ${i + c.delta}`,
+                i + c.delta,
+                path,
+              );
             neg = true;
             d -= 10;
           }
@@ -333,21 +365,38 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
         const hi = b >> 4;
         const lo = b & 15;
         if (hi > 9 || lo > 9)
-          throw new DecodeFault(`invalid packed decimal nibble ${hex(b)} in ${path} at offset ${i + c.delta}`, i + c.delta, path);
+          throw new DecodeFault(
+            `invalid packed decimal nibble ${hex(b)} in ${path} at offset ${i + c.delta}`,
+            i + c.delta,
+            path,
+          );
         if (big) ds += String.fromCharCode(48 + hi, 48 + lo);
         else v = v * 100 + hi * 10 + lo;
       }
       const b = buf[lastByte];
       const hi = b >> 4;
       const sign = b & 15;
-      if (hi > 9) throw new DecodeFault(`invalid packed decimal nibble ${hex(b)} in ${path} at offset ${lastByte + c.delta}`, lastByte + c.delta, path);
+      if (hi > 9)
+        throw new DecodeFault(
+          `invalid packed decimal nibble ${hex(b)} in ${path} at offset ${lastByte + c.delta}`,
+          lastByte + c.delta,
+          path,
+        );
       let neg = false;
       if (sign === 0xd || sign === 0xb) {
         if (!signed)
-          throw new DecodeFault(`negative sign nibble ${hex(b)} in unsigned ${path} (PIC ${pic.text}) at offset ${lastByte + c.delta}`, lastByte + c.delta, path);
+          throw new DecodeFault(
+            `negative sign nibble ${hex(b)} in unsigned ${path} (PIC ${pic.text}) at offset ${lastByte + c.delta}`,
+            lastByte + c.delta,
+            path,
+          );
         neg = true;
       } else if (sign < 0xa)
-        throw new DecodeFault(`invalid packed decimal sign nibble ${hex(b)} in ${path} at offset ${lastByte + c.delta} (expected C, D or F)`, lastByte + c.delta, path);
+        throw new DecodeFault(
+          `invalid packed decimal sign nibble ${hex(b)} in ${path} at offset ${lastByte + c.delta} (expected C, D or F)`,
+          lastByte + c.delta,
+          path,
+        );
       if (big) return formatDigits(neg, ds + String.fromCharCode(48 + hi), scale);
       return formatNumber(neg, v * 10 + hi, scale);
     };
@@ -460,11 +509,25 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
         if (k !== null) out[k] = arr;
       };
     }
-    const dep = resolveName(occ.dependingOn, items, `OCCURS DEPENDING ON ${occ.dependingOn} (line ${occ.line})`, file, recordOf(it));
+    const dep = resolveName(
+      occ.dependingOn,
+      items,
+      `OCCURS DEPENDING ON ${occ.dependingOn} (line ${occ.line})`,
+      file,
+      recordOf(it),
+    );
     if (dep.children.length || dep.pic?.kind !== 'numeric')
-      throw new ConfigError(`OCCURS DEPENDING ON ${occ.dependingOn}: it must be a numeric elementary item`, { file, line: occ.line, column: occ.column });
+      throw new ConfigError(`OCCURS DEPENDING ON ${occ.dependingOn}: it must be a numeric elementary item`, {
+        file,
+        line: occ.line,
+        column: occ.column,
+      });
     if (order.get(dep)! > order.get(it)!)
-      throw new ConfigError(`OCCURS DEPENDING ON ${occ.dependingOn}: the count must come before the table`, { file, line: occ.line, column: occ.column });
+      throw new ConfigError(`OCCURS DEPENDING ON ${occ.dependingOn}: the count must come before the table`, {
+        file,
+        line: occ.line,
+        column: occ.column,
+      });
     const ds = slot(dep);
     const depPath = pathOf(dep);
     return (c, out) => {
@@ -492,7 +555,8 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
   function redefinesStep(base: Item, keys: Keys): Step {
     const members = [base, ...base.redefinedBy];
     for (const m of members)
-      if (m.variable || m.occurs?.dependingOn) throw new ConfigError('OCCURS DEPENDING ON inside a REDEFINES view is not supported', loc(m));
+      if (m.variable || m.occurs?.dependingOn)
+        throw new ConfigError('OCCURS DEPENDING ON inside a REDEFINES view is not supported', loc(m));
     const setSize = Math.max(...members.map((m) => m.size * (m.occurs ? m.occurs.max : 1)));
     const r = rules.get(base);
     const branchKeys = members.map(() => new Map(keys));
@@ -533,16 +597,26 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
     };
   }
 
-  function selector(rule: RedefinesRule, optionKey: string, members: Item[], base: Item, topLevel = false): (c: Ctx) => number {
+  function selector(
+    rule: RedefinesRule,
+    optionKey: string,
+    members: Item[],
+    base: Item,
+    topLevel = false,
+  ): (c: Ctx) => number {
     const what = `redefines.${optionKey}`;
     const disc = resolveName(rule.field, items, `${what}.field`, file, recordOf(base));
-    if (disc.children.length) throw new ConfigError(`${what}.field: ${rule.field} is a group; name an elementary item`, { file });
+    if (disc.children.length)
+      throw new ConfigError(`${what}.field: ${rule.field} is a group; name an elementary item`, { file });
     if (!topLevel && (order.get(disc)! > order.get(base)! || members.some((m) => isWithin(disc, m))))
       throw new ConfigError(`${what}.field: ${rule.field} must come before ${pathOf(base)} in the record`, { file });
     const ds = slot(disc);
     const byName = (n: string, where: string) => {
       const i = members.findIndex((m) => (m.name ?? '').toUpperCase() === n.toUpperCase());
-      if (i < 0) throw new ConfigError(`${where}: ${n} is not one of ${members.map((m) => m.name ?? 'FILLER').join(', ')}`, { file });
+      if (i < 0)
+        throw new ConfigError(`${where}: ${n} is not one of ${members.map((m) => m.name ?? 'FILLER').join(', ')}`, {
+          file,
+        });
       return i;
     };
     const table = new Map<string, number>();
@@ -634,7 +708,9 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
     const body = pendingSkip.length
       ? `const o = { ${props.join(', ')} }; ${pendingSkip.join('; ')}; return o;`
       : `return { ${props.join(', ')} };`;
-    const make = new Function(...names, `return function build(c) { ${body} };`) as (...f: unknown[]) => (c: Ctx) => Record<string, unknown>;
+    const make = new Function(...names, `return function build(c) { ${body} };`) as (
+      ...f: unknown[]
+    ) => (c: Ctx) => Record<string, unknown>;
     return make(...fns);
   }
 
@@ -644,7 +720,11 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
   if (o.record) {
     const want = o.record.toUpperCase();
     const r = records.find((x) => (x.name ?? '').toUpperCase() === want);
-    if (!r) throw new ConfigError(`record: ${o.record} is not a record (01 level) of the copybook (records: ${records.map((x) => x.name).join(', ')})`, { file });
+    if (!r)
+      throw new ConfigError(
+        `record: ${o.record} is not a record (01 level) of the copybook (records: ${records.map((x) => x.name).join(', ')})`,
+        { file },
+      );
     records = [r];
   }
   const recordReader = (r: Item): Step => {
@@ -661,8 +741,7 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
   if (records.length === 1) {
     if (records[0].children.length) build = literalBuilder(records[0]);
     decodeInto = build ? () => undefined : recordReader(records[0]);
-  }
-  else {
+  } else {
     // Several 01 records: a record-type discriminator chooses (declared under `redefines`, keyed by a record name).
     const entry = [...rules.entries()].find(([it]) => records.includes(it));
     if (!entry)
@@ -674,7 +753,11 @@ export function compileLayout(cb: Copybook, o: LayoutOptions): Layout {
     const what = `redefines.${optionKey}`;
     const disc = resolveName(rule.field, items, `${what}.field`, file, records[0]);
     const at = staticOffset(disc);
-    if (at === undefined) throw new ConfigError(`${what}.field: ${rule.field} must be at a fixed offset (not after OCCURS DEPENDING ON, not inside OCCURS)`, { file });
+    if (at === undefined)
+      throw new ConfigError(
+        `${what}.field: ${rule.field} must be at a fixed offset (not after OCCURS DEPENDING ON, not inside OCCURS)`,
+        { file },
+      );
     const ds = slot(disc);
     const discRead = elementary(disc);
     const readers = records.map(recordReader);

@@ -15,7 +15,15 @@ import {
   type StreamStart,
 } from '../../contracts/spi.ts';
 import { CODE_PAGE_NAMES, codePage } from './charset.ts';
-import { type BlankNumeric, compileLayout, DecodeFault, type FieldNames, type Layout, type RedefinesRule, type Trim } from './decoder.ts';
+import {
+  type BlankNumeric,
+  compileLayout,
+  DecodeFault,
+  type FieldNames,
+  type Layout,
+  type RedefinesRule,
+  type Trim,
+} from './decoder.ts';
 import { parseCopybook, type SourceFormat } from './parser.ts';
 
 export interface CopybookOptions {
@@ -57,9 +65,14 @@ export const copybookOptionsSchema: JsonSchema = {
     recordFormat: {
       enum: ['fixed', 'rdw'],
       default: 'fixed',
-      description: 'Framing of a byte stream: fixed-length records, or variable-length records each behind a 4-byte RDW.',
+      description:
+        'Framing of a byte stream: fixed-length records, or variable-length records each behind a 4-byte RDW.',
     },
-    recordLength: { type: 'integer', minimum: 1, description: 'Fixed record length in bytes (default: the layout size).' },
+    recordLength: {
+      type: 'integer',
+      minimum: 1,
+      description: 'Fixed record length in bytes (default: the layout size).',
+    },
     message: {
       enum: ['single', 'framed'],
       default: 'single',
@@ -89,15 +102,24 @@ export const copybookOptionsSchema: JsonSchema = {
     fieldNames: {
       enum: ['snake', 'camel', 'cobol', 'underscore'],
       default: 'snake',
-      description: 'Field names in decoded records: snake (store_no), camel (storeNo), underscore (STORE_NO), cobol (STORE-NO).',
+      description:
+        'Field names in decoded records: snake (store_no), camel (storeNo), underscore (STORE_NO), cobol (STORE-NO).',
     },
-    dropPrefix: { type: 'string', description: 'Prefix removed from every field name before conversion, e.g. `DTAR020-`.' },
-    flatten: { type: 'boolean', default: false, description: 'Put the fields of groups at the top level (OCCURS stay arrays).' },
+    dropPrefix: {
+      type: 'string',
+      description: 'Prefix removed from every field name before conversion, e.g. `DTAR020-`.',
+    },
+    flatten: {
+      type: 'boolean',
+      default: false,
+      description: 'Put the fields of groups at the top level (OCCURS stay arrays).',
+    },
     trim: { enum: ['right', 'both', 'none'], default: 'right', description: 'Spaces removed from text fields.' },
     blankNumeric: {
       enum: ['reject', 'null', 'zero'],
       default: 'reject',
-      description: 'A zoned or packed field that is all spaces or all low-values: reject the record, or read it as null or zero.',
+      description:
+        'A zoned or packed field that is all spaces or all low-values: reject the record, or read it as null or zero.',
     },
     maxRecordBytes: { type: 'integer', minimum: 16, default: 65_535, description: 'Largest RDW record accepted.' },
   },
@@ -115,7 +137,8 @@ interface Config {
 }
 
 function fault(err: unknown, file: string): DecodedRecord['error'] {
-  if (err instanceof DecodeFault) return { stage: 'decode', reason: err.message, offset: err.offset, field: err.field, file };
+  if (err instanceof DecodeFault)
+    return { stage: 'decode', reason: err.message, offset: err.offset, field: err.field, file };
   throw err;
 }
 
@@ -318,7 +341,8 @@ export class CopybookFormat implements BoundFormat {
         throw new ConfigError(`copybook: cannot read ${file}: ${(err as Error).message}`);
       }
     }
-    if (text === undefined) throw new ConfigError('copybook: missing option `copybook` (the copybook file) or `copybookText`');
+    if (text === undefined)
+      throw new ConfigError('copybook: missing option `copybook` (the copybook file) or `copybookText`');
     const cb = parseCopybook(text, file, { sourceFormat: options.sourceFormat });
     const layout = compileLayout(cb, {
       charset: codePage(options.codePage ?? 'cp037'),
@@ -389,7 +413,8 @@ export class CopybookFormat implements BoundFormat {
 
 export const copybookFormat: FormatSpec = {
   name: 'copybook',
-  summary: 'COBOL copybook records: EBCDIC (037/500/1047/1140) text, zoned, packed and binary numbers; fixed or RDW framing.',
+  summary:
+    'COBOL copybook records: EBCDIC (037/500/1047/1140) text, zoned, packed and binary numbers; fixed or RDW framing.',
   options: copybookOptionsSchema,
   bind(options, baseDir) {
     return new CopybookFormat(options as CopybookOptions, baseDir);

@@ -192,7 +192,13 @@ class Lexer {
       if (c === '*' && s[i + 1] === '>') break; // inline comment
       if (c === "'" || c === '"') {
         const close = findClose(s, i + 1, c);
-        const tok: Token = { text: s.slice(i, close < 0 ? s.length : close + 1), upper: '', line, column: i + 1, quoted: true };
+        const tok: Token = {
+          text: s.slice(i, close < 0 ? s.length : close + 1),
+          upper: '',
+          line,
+          column: i + 1,
+          quoted: true,
+        };
         if (close < 0) return tok;
         this.tokens.push(tok);
         i = close + 1;
@@ -281,12 +287,20 @@ export function parsePicture(text: string, loc: { file: string; line: number; co
     const trailingP = /P+$/.exec(intPart)?.[0].length ?? 0;
     const leadingP = /^P+/.exec(v < 0 ? intPart : fracPart)?.[0].length ?? 0;
     if (/9P+9/.test(body)) fail('P must be at the left or right end of the digits');
-    if (v < 0 && leadingP > 0 && trailingP === 0) scale = leadingP + digits; // PPP99 = .00099 style
+    if (v < 0 && leadingP > 0 && trailingP === 0)
+      scale = leadingP + digits; // PPP99 = .00099 style
     else if (trailingP > 0) scale = -trailingP;
     return { text, kind: 'numeric', length: digits, digits, scale, signed };
   }
   if (/^[9ZB0/,.+\-*$CRDBVS]+$/.test(s) && /[Z,.+\-*$B0/]|CR$|DB$/.test(s)) {
-    return { text, kind: 'edited', length: s.replace(/V/g, '').replace(/^S/, '').length, digits: 0, scale: 0, signed: false };
+    return {
+      text,
+      kind: 'edited',
+      length: s.replace(/V/g, '').replace(/^S/, '').length,
+      digits: 0,
+      scale: 0,
+      signed: false,
+    };
   }
   if (s.includes('N')) fail('national (PIC N, UTF-16) items are not supported');
   if (s.includes('E')) fail('floating-point (E) pictures are not supported');
@@ -369,7 +383,8 @@ class Parser {
     if (!/^\d{1,2}$/.test(lt.text)) this.#err(`expected a level number, found '${lt.text}'`, lt);
     const level = Number(lt.text);
     if (level === 66) this.#err('level 66 (RENAMES) is not supported', lt);
-    if (!((level >= 1 && level <= 49) || level === 77 || level === 88)) this.#err(`invalid level number ${lt.text}`, lt);
+    if (!((level >= 1 && level <= 49) || level === 77 || level === 88))
+      this.#err(`invalid level number ${lt.text}`, lt);
     if (level === 88) {
       // Condition names carry no bytes: skip to the period.
       while (this.#i < this.#t.length && !this.#t[this.#i].period) this.#i++;
@@ -421,7 +436,8 @@ class Parser {
         case 'TRAILING': {
           if (t.upper === 'SIGN') this.#accept('IS');
           const pos = t.upper === 'SIGN' ? this.#next('LEADING or TRAILING') : t;
-          if (pos.upper !== 'LEADING' && pos.upper !== 'TRAILING') this.#err(`expected LEADING or TRAILING, found '${pos.text}'`, pos);
+          if (pos.upper !== 'LEADING' && pos.upper !== 'TRAILING')
+            this.#err(`expected LEADING or TRAILING, found '${pos.text}'`, pos);
           const separate = !!this.#accept('SEPARATE');
           if (separate) this.#accept('CHARACTER');
           item.sign = { leading: pos.upper === 'LEADING', separate };
@@ -450,14 +466,18 @@ class Parser {
           break;
         case 'SYNC':
         case 'SYNCHRONIZED':
-          this.#err('SYNCHRONIZED is not supported (it inserts alignment slack bytes); remove it if the data has none', t);
+          this.#err(
+            'SYNCHRONIZED is not supported (it inserts alignment slack bytes); remove it if the data has none',
+            t,
+          );
           break;
         case 'RENAMES':
           this.#err('RENAMES is not supported', t);
           break;
         default:
           if (t.upper in USAGES) this.#usage(item, t);
-          else this.#err(`unknown clause '${t.text}'${item.pic ? '' : ' (missing period after the previous entry?)'}`, t);
+          else
+            this.#err(`unknown clause '${t.text}'${item.pic ? '' : ' (missing period after the previous entry?)'}`, t);
       }
     }
     return item;
@@ -502,7 +522,16 @@ class Parser {
   #skipNames(): void {
     for (;;) {
       const t = this.#peek();
-      if (!t || t.period || t.quoted || KEYWORDS.has(t.upper) || t.upper === 'ASCENDING' || t.upper === 'DESCENDING' || t.upper === 'INDEXED') return;
+      if (
+        !t ||
+        t.period ||
+        t.quoted ||
+        KEYWORDS.has(t.upper) ||
+        t.upper === 'ASCENDING' ||
+        t.upper === 'DESCENDING' ||
+        t.upper === 'INDEXED'
+      )
+        return;
       this.#i++;
     }
   }
@@ -536,7 +565,8 @@ export function parseCopybook(text: string, file: string, opts: ParseOptions = {
     while (stack.length && stack[stack.length - 1].level >= e.level) stack.pop();
     const parent = stack[stack.length - 1];
     if (parent) {
-      if (parent.pic) throw new ConfigError(`${parent.name ?? 'FILLER'} has a PICTURE, so it cannot have subordinate items`, loc(e));
+      if (parent.pic)
+        throw new ConfigError(`${parent.name ?? 'FILLER'} has a PICTURE, so it cannot have subordinate items`, loc(e));
       e.parent = parent;
       parent.children.push(e);
     } else {
@@ -555,10 +585,14 @@ export function parseCopybook(text: string, file: string, opts: ParseOptions = {
       const before = siblings.slice(0, siblings.indexOf(it)).filter((s) => !s.redefines);
       const base = before[before.length - 1];
       if (!base || (base.name ?? '').toUpperCase() !== it.redefines.toUpperCase())
-        throw new ConfigError(`REDEFINES ${it.redefines}: it must name the preceding item at level ${it.level}`, loc(it));
+        throw new ConfigError(
+          `REDEFINES ${it.redefines}: it must name the preceding item at level ${it.level}`,
+          loc(it),
+        );
       if (base.occurs || it.occurs) {
         // OCCURS on the redefined item is not allowed by COBOL; OCCURS on the redefining one is fine.
-        if (base.occurs) throw new ConfigError(`REDEFINES ${it.redefines}: the redefined item must not have OCCURS`, loc(it));
+        if (base.occurs)
+          throw new ConfigError(`REDEFINES ${it.redefines}: the redefined item must not have OCCURS`, loc(it));
       }
       base.redefinedBy.push(it);
     }
@@ -572,14 +606,18 @@ export function parseCopybook(text: string, file: string, opts: ParseOptions = {
         let s = c.size;
         for (const r of c.redefinedBy) s = Math.max(s, r.size);
         size += s * (c.occurs ? c.occurs.max : 1);
-        if (c.variable || c.occurs?.dependingOn || c.redefinedBy.some((r) => r.variable || r.occurs?.dependingOn)) variable = true;
+        if (c.variable || c.occurs?.dependingOn || c.redefinedBy.some((r) => r.variable || r.occurs?.dependingOn))
+          variable = true;
       }
       it.size = size;
       it.variable = variable;
     } else {
       if (!it.pic) throw new ConfigError(`${it.name ?? 'FILLER'} has neither a PICTURE nor subordinate items`, loc(it));
       if (it.pic.kind !== 'numeric' && it.usage !== 'display')
-        throw new ConfigError(`PICTURE ${it.pic.text} is not numeric, so it cannot be ${it.usage === 'packed' ? 'COMP-3' : 'COMP/BINARY'}`, loc(it));
+        throw new ConfigError(
+          `PICTURE ${it.pic.text} is not numeric, so it cannot be ${it.usage === 'packed' ? 'COMP-3' : 'COMP/BINARY'}`,
+          loc(it),
+        );
       const signApplies = it.pic.kind === 'numeric' && it.pic.signed && it.usage === 'display';
       if (!signApplies) {
         if (it.signSet) throw new ConfigError('SIGN applies to signed DISPLAY numeric items (PIC S9...) only', loc(it));
@@ -591,7 +629,8 @@ export function parseCopybook(text: string, file: string, opts: ParseOptions = {
     }
     if (it.occurs?.dependingOn) {
       const elementVariable = it.variable;
-      if (elementVariable) throw new ConfigError('OCCURS DEPENDING ON inside another OCCURS DEPENDING ON table is not supported', loc(it));
+      if (elementVariable)
+        throw new ConfigError('OCCURS DEPENDING ON inside another OCCURS DEPENDING ON table is not supported', loc(it));
     }
   };
   for (const t of top) finish(t, 'display', undefined, top);
