@@ -13,8 +13,9 @@ import { kafkaSink, kafkaSource } from './kafka/index.ts';
 import { discardSink } from './discard/index.ts';
 import { selectProcessor } from './select/index.ts';
 import { sapPostingSink } from './sap-posting/index.ts';
+import { sapRfcSource } from './sap-rfc/index.ts';
 
-export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, fileDropSource, jsonlSink, discardSink, selectProcessor, kafkaSink, kafkaSource, ibmMqSource, sapPostingSink];
+export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, fileDropSource, jsonlSink, discardSink, selectProcessor, kafkaSink, kafkaSource, ibmMqSource, sapPostingSink, sapRfcSource];
 
 export function builtinRegistry(): ConnectorRegistry {
   return new ConnectorRegistry(BUILTIN_CONNECTORS);

@@ -247,7 +247,7 @@ export class RfcSystemDouble {
     const conds: Array<[string, string]> = [];
     if (where)
       for (const part of where.split(/\s+AND\s+/i)) {
-        const m = /^\s*(\w+)\s*=\s*'((?:[^']|'')*)'\s*$/.exec(part);
+        const m = /^\s*\(?\s*(\w+)\s*=\s*'((?:[^']|'')*)'\s*\)?\s*$/.exec(part);
         if (!m) throw abapError('OPTION_NOT_VALID', `Selection criterion not supported by the double: ${part}`);
         conds.push([m[1], m[2].replaceAll("''", "'")]);
       }
