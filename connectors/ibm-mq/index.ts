@@ -23,6 +23,7 @@ export interface IbmMqOptions {
   bufferBytes: number;
   maxMessageBytes: number;
   convert: 'auto' | 'always' | 'never';
+  ccsidCheck?: boolean;
   backout: { threshold?: number; queue?: string };
   reconnect: { initialDelayMs: number; maxDelayMs: number; maxAttempts: number };
   amqp?: { url: string; address?: string; prefetch?: number; containerId?: string; failedOutcome?: 'released' | 'modified' };
@@ -79,6 +80,12 @@ export const ibmMqSource: SourceSpec<IbmMqOptions> = {
         default: 'auto',
         description:
           'MQGMO_CONVERT (text to UTF-8 by the queue manager): auto = only when the input format is a text format; binary copybook records are always fetched raw.',
+      },
+      ccsidCheck: {
+        type: 'boolean',
+        default: true,
+        description:
+          'Binary (copybook) records: reject a message whose MQMD CodedCharSetId is one of 37/500/1047/1140/819 but not the code page the format decodes (wrong code page).',
       },
       backout: {
         type: 'object',
@@ -163,6 +170,7 @@ export async function createIbmMqSource(o: IbmMqOptions, ctx: SourceContext, dep
     bufferBytes: o.bufferBytes ?? 65_536,
     maxMessageBytes: o.maxMessageBytes ?? 104_857_600,
     convert: o.convert ?? 'auto',
+    ccsidCheck: o.ccsidCheck,
     backout,
     reconnect,
   };

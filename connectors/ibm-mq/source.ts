@@ -30,6 +30,8 @@ export interface MqiOptions {
   bufferBytes: number;
   maxMessageBytes: number;
   convert: 'auto' | 'always' | 'never';
+  /** Reject binary records whose MQMD CodedCharSetId names another code page than the format decodes. */
+  ccsidCheck?: boolean;
   backout: { threshold?: number; queue?: string };
   reconnect: { initialDelayMs: number; maxDelayMs: number; maxAttempts: number };
 }
@@ -50,6 +52,9 @@ interface Conn {
 }
 
 class Fatal extends Error {}
+
+/** Single-byte code pages the copybook format knows: a mismatch with one of them is certain, others are not judged. */
+const KNOWN_CCSIDS = new Set([37, 500, 1047, 1140, 819]);
 
 export function hex(b: Buffer | undefined): string {
   return b ? b.toString('hex') : '';
@@ -253,6 +258,20 @@ export class MqiSource implements Source<MqPosition> {
       transport: 'mqi',
     });
     void c;
+    const want = this.#o.ccsidCheck === false ? undefined : (this.#ctx.format as { ccsid?: number }).ccsid;
+    const got = md.CodedCharSetId;
+    if (want && got !== want && KNOWN_CCSIDS.has(got))
+      return {
+        ref,
+        payload: data,
+        meta,
+        error: {
+          stage: 'decode',
+          reason: `wrong code page: message ${ref} has CodedCharSetId ${got} but the copybook format decodes CCSID ${want} (set codePage, or ccsidCheck: false if the MQMD is wrong)`,
+          offset: 0,
+          file: ref,
+        },
+      };
     return { ref, payload: data, meta };
   }
 

@@ -328,6 +328,8 @@ export class CopybookFormat implements BoundFormat {
   readonly name = 'copybook';
   readonly binary = true;
   readonly config: Config;
+  /** CCSID of the code page the DISPLAY fields are decoded with (37, 500, 1047, 1140; 819 for latin1). */
+  readonly ccsid: number;
 
   constructor(options: CopybookOptions, baseDir: string) {
     let text = options.copybookText;
@@ -344,8 +346,10 @@ export class CopybookFormat implements BoundFormat {
     if (text === undefined)
       throw new ConfigError('copybook: missing option `copybook` (the copybook file) or `copybookText`');
     const cb = parseCopybook(text, file, { sourceFormat: options.sourceFormat });
+    const charset = codePage(options.codePage ?? 'cp037');
+    this.ccsid = charset.ebcdic ? Number(charset.name.slice(2)) : 819;
     const layout = compileLayout(cb, {
-      charset: codePage(options.codePage ?? 'cp037'),
+      charset,
       fieldNames: options.fieldNames ?? 'snake',
       dropPrefix: options.dropPrefix,
       flatten: options.flatten ?? false,

@@ -130,9 +130,10 @@ describe('ibm-mq source over the MQI (test double)', () => {
     const format = new CopybookFormat({ copybookText: '01 R. 05 K PIC X(4). 05 Q PIC S9(5) COMP-3.', sourceFormat: 'free' }, '/');
     const good = Buffer.concat([pic('AB12', 4), packed(-42, 5)]);
     const badNibble = Buffer.concat([pic('AB12', 4), Buffer.from([0x12, 0xa4, 0x5c])]);
-    const ok = qm.put('IN', good, { Format: '', CodedCharSetId: 500, Encoding: 785, CorrelId: Buffer.alloc(24, 7) });
+    const ok = qm.put('IN', good, { Format: '', CodedCharSetId: 37, Encoding: 785, CorrelId: Buffer.alloc(24, 7) });
     const bad = qm.put('IN', badNibble);
     const short = qm.put('IN', good.subarray(0, 5));
+    const wrongCp = qm.put('IN', good, { CodedCharSetId: 500 });
     const seen: Array<{ value: unknown; meta: unknown }> = [];
     const mapping: CompiledMapping = {
       id: 'mq-test@1',
@@ -146,16 +147,19 @@ describe('ibm-mq source over the MQI (test double)', () => {
     };
     const r = await rig(qm, { once: true, mapping });
     const s = await r.run;
-    expect(s).toMatchObject({ status: 'ok', recordsIn: 3, recordsMapped: 1, recordsRejected: 2 });
+    expect(s).toMatchObject({ status: 'ok', recordsIn: 4, recordsMapped: 1, recordsRejected: 3 });
     expect(qm.stats.getsWithConvert).toBe(0);
     const badId = bad.MsgId.toString('hex');
     const shortId = short.MsgId.toString('hex');
-    expect(r.order).toEqual([`dlq:${badId}`, `dlq:${shortId}`, 'MQCMIT']);
+    const wrongId = wrongCp.MsgId.toString('hex');
+    expect(r.order).toEqual([`dlq:${badId}`, `dlq:${shortId}`, `dlq:${wrongId}`, 'MQCMIT']);
     const dls = await r.state.listDeadLetters();
     expect(dls[0]).toMatchObject({ stage: 'decode', ref: badId, error: { offset: 5, file: badId } });
     expect(dls[0].reason).toMatch(new RegExp(`message ${badId}: invalid packed decimal nibble 0xA4 in R.Q at offset 5`));
     expect(dls[1].reason).toMatch(/length mismatch: message .* is 5 bytes, the layout needs 7/);
     expect([...(dls[0].payload as Uint8Array)]).toEqual([...badNibble]);
+    expect(dls[2]).toMatchObject({ stage: 'decode', ref: wrongId, error: { offset: 0 } });
+    expect(dls[2].reason).toMatch(/wrong code page: message .* has CodedCharSetId 500 but the copybook format decodes CCSID 37/);
     // MQMD fields reach the mapping as $meta.
     expect(seen[0].value).toEqual({ k: 'AB12', q: '-42' });
     expect(seen[0].meta).toMatchObject({
@@ -165,12 +169,25 @@ describe('ibm-mq source over the MQI (test double)', () => {
       PutTime: '13453012',
       putTimestamp: '2024-01-18T13:45:30.120Z',
       Format: '',
-      CodedCharSetId: 500,
+      CodedCharSetId: 37,
       Encoding: 785,
       BackoutCount: 0,
       queue: 'IN',
       queueManager: 'QM1',
     });
+  });
+
+  it('ccsidCheck: false decodes whatever CodedCharSetId the MQMD claims', async () => {
+    const qm = new QueueManagerDouble('QM1');
+    qm.defineQueue('IN');
+    qm.put('IN', Buffer.concat([pic('X', 1)]), { CodedCharSetId: 1047 });
+    const format = new CopybookFormat({ copybookText: '01 R. 05 K PIC X.', sourceFormat: 'free', codePage: 500 }, '/');
+    const mapping: CompiledMapping = { id: 'm@1', name: 'm', version: '1', format, map: () => MAPPED };
+    const strict = await rig(qm, { once: true, mapping });
+    expect(await strict.run).toMatchObject({ recordsRejected: 1 });
+    qm.put('IN', Buffer.concat([pic('X', 1)]), { CodedCharSetId: 1047 });
+    const lax = await rig(qm, { once: true, mapping, source: { ccsidCheck: false } });
+    expect(await lax.run).toMatchObject({ recordsMapped: 1, recordsRejected: 0 });
   });
 
   it('text formats are got with MQGMO_CONVERT (to UTF-8); convert: never fetches raw', async () => {
