@@ -853,11 +853,15 @@ class MappingCompiler {
       }
       let attributes: Record<string, string> | null = null;
       if (nAttrs > 0) {
-        attributes = {};
+        let any = false;
         for (let i = 0; i < nAttrs; i++) {
           f.field = `attributes.${attrNames[i]}`;
           const v = attrFns[i](f) as string | null;
-          if (v !== null) attributes[attrNames[i]] = v;
+          if (v !== null) {
+            if (!any) attributes = {};
+            attributes![attrNames[i]] = v;
+            any = true;
+          }
         }
       }
       return {

@@ -40,8 +40,13 @@ export function formatReject(file: string, e: RecordError, line?: number, offset
   if (l !== undefined) where += `:${l}${e.column !== undefined ? `:${e.column}` : ''}`;
   const off = e.offset ?? offset;
   const tail = l === undefined && off !== undefined ? ` (byte offset ${off})` : '';
+  return `${where}: ${describeReject(e)}${tail}`;
+}
+
+/** `field: reason` (the field is left out when the reason already starts with it). */
+export function describeReject(e: RecordError): string {
   const named = e.field && !e.reason.startsWith(`${e.field} `) ? `${e.field}: ` : '';
-  return `${where}: ${named}${e.reason}${tail}`;
+  return `${named}${e.reason}`;
 }
 
 class LineWriter {

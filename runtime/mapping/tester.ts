@@ -4,7 +4,8 @@
  *
  * A test case gives its input as raw text in the mapping's input format (`input:`), a file (`inputFile:`) or
  * already-decoded records (`records:`), and says what must come out: `expect:` the events in order (only the fields
- * given are compared, `source.receivedAt` never; `exact: true` compares every field), `rejects:` the rejected
+ * given are compared, `source.receivedAt` never; `exact: true` compares every field but receivedAt, and eventId
+ * only when the expectation gives one), `rejects:` the rejected
  * records in order (record number or line, a part of the reason, the field), `filtered:` how many were filtered.
  * Without `rejects:` no record may be rejected.
  */
@@ -16,7 +17,7 @@ import type { MapContext } from '../contracts/mapping.ts';
 import { ConfigError, type DecodedRecord, type RecordError, type SourceRecord } from '../contracts/spi.ts';
 import { type LoadedMapping, loadMapping, validateTestsDoc } from './compile.ts';
 import { Dec } from './decimal.ts';
-import { formatReject } from './run-file.ts';
+import { describeReject } from './run-file.ts';
 import { isScalar, isSeq, YamlDoc } from './yaml.ts';
 import { readFileSync } from 'node:fs';
 
@@ -167,7 +168,13 @@ export function differences(expected: unknown, actual: unknown, exact: boolean, 
     if (exact)
       for (const [k, v] of Object.entries(a)) {
         const p = path ? `${path}.${k}` : k;
-        if (!(k in (expected as object)) && v !== null && v !== undefined && p !== 'source.receivedAt')
+        if (
+          !(k in (expected as object)) &&
+          v !== null &&
+          v !== undefined &&
+          p !== 'source.receivedAt' &&
+          p !== 'eventId'
+        )
           out.push(`${p}: not expected, got ${json(v)}`);
       }
     return out;
@@ -234,7 +241,7 @@ export async function runTest(m: LoadedMapping, t: TestCase): Promise<TestOutcom
   for (let i = 0; i < nr; i++) {
     const exp = rejects[i];
     const got = p.rejects[i];
-    const shown = got ? formatReject('', got.r, got.line).replace(/^: /, '') : '';
+    const shown = got ? describeReject(got.r) : '';
     if (exp === undefined) {
       problems.push(`unexpected reject (${where(got.record, got.line)}): ${shown}`);
       continue;
