@@ -7,13 +7,27 @@
  * instance (`.processing/<instance id>/`, the id lives in the state store), so several processes sharing a folder
  * each recover only their own claims after a crash.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, watch, type FSWatcher } from 'node:fs';
-import { readdir, stat, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import type { DecodedRecord, Logger, Source, SourceBatch, SourceContext, SourceRecord } from '../../runtime/contracts/spi.ts';
-import { claim, exists, moveInto, scan, symlinkInside, writeErrorReport, type Candidate, type Selection } from './folder.ts';
+import type { Logger, Source, SourceBatch, SourceContext } from '../../runtime/contracts/spi.ts';
+import { claim, exists, moveInto, scan, symlinkInside, type Candidate, type Selection } from './folder.ts';
+import {
+  archiveDirOf,
+  checkContent,
+  Completeness,
+  type DropCheckpoint,
+  type DropPosition,
+  errorDirOf,
+  FileProblem,
+  inspectFile,
+  moveToErrorFolder,
+  readDropFile,
+} from './read.ts';
+
+export type { DropCheckpoint, DropPosition };
 
 export interface FileDropOptions {
   path: string | string[];
@@ -35,31 +49,6 @@ export interface FileDropOptions {
   onceWaitMs: number;
 }
 
-interface DropCheckpoint {
-  /** Name relative to its folder, as dropped. */
-  name: string;
-  folder: string;
-  state: 'claimed' | 'reading' | 'done';
-  offset: number;
-  line: number;
-  resume?: unknown;
-  sha256?: string;
-  size?: number;
-  claimedAt: string;
-}
-
-export interface DropPosition {
-  claimed: string;
-  unit: string;
-  offset: number;
-  line: number;
-  resume: unknown;
-  /** Last batch of the file: archive it once committed. */
-  last?: boolean;
-  /** The file broke mid-way: once what came before is committed, move it to the error folder. */
-  failed?: string;
-}
-
 const CONTENT_SCOPE = 'file-drop:content';
 const INSTANCE_KEY = 'file-drop:instance';
 
@@ -68,8 +57,6 @@ interface Claimed {
   cp: DropCheckpoint;
 }
 
-class FileProblem extends Error {}
-
 export class FileDropSource implements Source<DropPosition> {
   readonly #o: FileDropOptions;
   readonly #ctx: SourceContext;
@@ -77,8 +64,8 @@ export class FileDropSource implements Source<DropPosition> {
   readonly #folders: string[];
   readonly #sel: Selection;
   #processing = '';
-  /** name → first time it was seen with this size+mtime (stability check) */
-  readonly #seen = new Map<string, { size: number; mtimeMs: number; at: number }>();
+  /** stability check of files not yet old enough */
+  readonly #seen: Completeness;
   /** files we could not claim (permissions): warn once per size+mtime */
   readonly #warned = new Map<string, number>();
   readonly #pendingArchive = new Set<string>();
@@ -95,17 +82,15 @@ export class FileDropSource implements Source<DropPosition> {
     const paths = Array.isArray(o.path) ? o.path : [o.path];
     this.#folders = paths.map((p) => resolve(baseDir, p));
     this.#sel = { include: o.include, exclude: o.exclude, tempPatterns: o.tempPatterns, doneMarker: o.doneMarker, recursive: o.recursive };
+    this.#seen = new Completeness(o.minAgeMs, o.stableMs);
   }
 
   #archiveDir(folder: string): string {
-    const base = this.#o.archive.dir ? resolve(folder, this.#o.archive.dir) : join(folder, '.archive');
-    if (!this.#o.archive.dated) return base;
-    const d = new Date().toISOString();
-    return join(base, d.slice(0, 4), d.slice(5, 7), d.slice(8, 10));
+    return archiveDirOf(folder, this.#o);
   }
 
   #errorDir(folder: string): string {
-    return this.#o.errorDir ? resolve(folder, this.#o.errorDir) : join(folder, '.error');
+    return errorDirOf(folder, this.#o);
   }
 
   async #init(): Promise<void> {
@@ -142,7 +127,7 @@ export class FileDropSource implements Source<DropPosition> {
       if (next === 'none' || next === 'waiting') {
         if (this.#ctx.once && (next === 'none' || Date.now() > onceDeadline)) {
           if (next === 'waiting')
-            this.#log.warn({ files: [...this.#seen.keys()] }, 'leaving files that are still being written (not stable yet)');
+            this.#log.warn({ files: this.#seen.pending() }, 'leaving files that are still being written (not stable yet)');
           return;
         }
         await this.#sleep(next === 'waiting' ? Math.min(this.#o.pollIntervalMs, 250) : this.#o.pollIntervalMs);
@@ -224,7 +209,7 @@ export class FileDropSource implements Source<DropPosition> {
     while (this.#queue.length) {
       const c = this.#queue.shift()!;
       const key = c.path;
-      if (!(await this.#complete(c, now))) {
+      if (!this.#seen.complete(c, now)) {
         waiting = true;
         continue;
       }
@@ -253,7 +238,7 @@ export class FileDropSource implements Source<DropPosition> {
         }
         continue;
       }
-      this.#seen.delete(key);
+      this.#seen.forget(key);
       if (!claimed) continue; // another process took it
       if (this.#o.doneMarker) await unlink(c.path + this.#o.doneMarker).catch(() => undefined);
       const cp: DropCheckpoint = { name: c.name, folder: c.folder, state: 'claimed', offset: 0, line: 1, claimedAt: new Date().toISOString() };
@@ -261,19 +246,6 @@ export class FileDropSource implements Source<DropPosition> {
       return { path: claimed, cp };
     }
     return waiting ? 'waiting' : 'none';
-  }
-
-  /** Complete = old enough and unchanged in size and mtime for stableMs. */
-  async #complete(c: Candidate, now: number): Promise<boolean> {
-    const age = now - c.mtimeMs;
-    if (age < this.#o.minAgeMs) return false;
-    if (age >= this.#o.minAgeMs + this.#o.stableMs) return true;
-    const prev = this.#seen.get(c.path);
-    if (!prev || prev.size !== c.size || prev.mtimeMs !== c.mtimeMs) {
-      this.#seen.set(c.path, { size: c.size, mtimeMs: c.mtimeMs, at: now });
-      return this.#o.stableMs === 0;
-    }
-    return now - prev.at >= this.#o.stableMs;
   }
 
   #unitFor(name: string): string {
@@ -289,9 +261,9 @@ export class FileDropSource implements Source<DropPosition> {
     const unit = this.#unitFor(cp.name);
     try {
       if (cp.sha256 === undefined) {
-        const { size, sha256, nul } = await this.#inspect(c.path);
-        if (size === 0) throw new FileProblem('file is empty (0 bytes)');
-        if (nul && !format.binary) throw new FileProblem(`binary content (NUL byte at offset ${nul - 1}) in a ${format.name} file`);
+        const info = await inspectFile(c.path);
+        checkContent(info, format);
+        const { size, sha256 } = info;
         if (this.#o.duplicateWindowHours > 0) {
           const dup = await state.claimKeys(CONTENT_SCOPE, [sha256], this.#o.duplicateWindowHours * 3_600_000);
           if (dup.size) {
@@ -312,67 +284,7 @@ export class FileDropSource implements Source<DropPosition> {
     }
 
     this.#log.info({ file: cp.name, bytes: cp.size, offset: cp.offset }, cp.offset ? 'resuming file' : 'processing file');
-    const label = `${cp.name}@${cp.sha256!.slice(0, 12)}`;
-    const meta = Object.freeze({ file: cp.name, folder: cp.folder, sha256: cp.sha256 });
-    const decoder = format.streamDecoder({ file: cp.name, offset: cp.offset, line: cp.line, resume: cp.resume });
-    let records: SourceRecord[] = [];
-    let last: DecodedRecord | undefined;
-    const pos = (extra: Partial<DropPosition> = {}): DropPosition => ({
-      claimed: c.path,
-      unit,
-      offset: last ? last.end : cp.offset,
-      line: last ? (last.endLine ?? (last.line ?? 0) + 1) : cp.line,
-      resume: last ? decoder.resumeState() : cp.resume,
-      ...extra,
-    });
-    const take = (r: DecodedRecord) => {
-      const ref = r.line !== undefined ? `${label}:${r.line}` : `${label}@${r.offset}`;
-      records.push(r.error ? { ref, payload: r.raw, meta, error: { ...r.error, file: cp.name } } : { ref, value: r.value, payload: r.raw, meta });
-      last = r;
-    };
-    try {
-      const highWaterMark = Math.max(4096, Math.min(this.#o.chunkSize, (cp.size ?? this.#o.chunkSize) - cp.offset));
-      const stream = createReadStream(c.path, { start: cp.offset, highWaterMark });
-      for await (const chunk of stream) {
-        for (const r of decoder.push(chunk as Buffer)) {
-          take(r);
-          if (records.length >= batchSize) {
-            yield { records, position: pos(), unit };
-            records = [];
-          }
-        }
-        if (signal.aborted) {
-          stream.destroy();
-          if (records.length) yield { records, position: pos(), unit };
-          return;
-        }
-      }
-      for (const r of decoder.end()) take(r);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      this.#log.error({ file: cp.name, offset: last?.end ?? cp.offset, code: e.code, err: e.message }, 'file could not be read to the end');
-      yield { records, position: pos({ failed: `read failed at byte ${last?.end ?? cp.offset}: ${e.message}` }), unit };
-      return;
-    }
-    yield { records, position: pos({ last: true }), unit };
-  }
-
-  /** Size, SHA-256 and the first NUL byte (1-based, 0 = none) of a file, in one streaming pass. */
-  async #inspect(path: string): Promise<{ size: number; sha256: string; nul: number }> {
-    const h = createHash('sha256');
-    let size = 0;
-    let nul = 0;
-    // Read buffers sized to the file: a 1 MiB buffer per 1 KiB store file is what dominates small-file runs.
-    const highWaterMark = Math.max(4096, Math.min(1 << 20, (await stat(path)).size));
-    for await (const chunk of createReadStream(path, { highWaterMark }) as AsyncIterable<Buffer>) {
-      h.update(chunk);
-      if (!nul && size < 1 << 16) {
-        const i = chunk.indexOf(0);
-        if (i >= 0 && size + i < 1 << 16) nul = size + i + 1;
-      }
-      size += chunk.length;
-    }
-    return { size, sha256: h.digest('hex'), nul };
+    yield* readDropFile(c.path, cp, { format, batchSize, chunkSize: this.#o.chunkSize, signal, log: this.#log, unit, claimed: c.path });
   }
 
   async commit(positions: DropPosition[]): Promise<void> {
@@ -421,8 +333,7 @@ export class FileDropSource implements Source<DropPosition> {
   async #reject(path: string, folder: string, name: string, reason: string, details: Record<string, unknown>, duplicate = false): Promise<void> {
     const dir = this.#errorDir(folder);
     try {
-      const target = await moveInto(path, dir, basename(name), { suffix: Date.now().toString(36) });
-      await writeErrorReport(`${target}.error.json`, { file: name, reason, at: new Date().toISOString(), ...details });
+      const target = await moveToErrorFolder(path, dir, name, reason, details);
       if (!duplicate) this.#log.error({ file: name, movedTo: target, reason }, 'file moved to the error folder');
     } catch (err) {
       this.#log.error({ file: name, reason, err: (err as Error).message }, 'file cannot be processed and cannot be moved to the error folder; it stays where it is');
