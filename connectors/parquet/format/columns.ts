@@ -7,6 +7,7 @@
  * DICT_PROBE values more than 90% of them were distinct (ids, references, timestamps), which saves both CPU and
  * bytes. The switch re-encodes what was accumulated, so a column chunk is all-dictionary or all-plain.
  */
+import { ByteSink } from './bytes.ts';
 import type { ColumnChunkData } from './encoder.ts';
 
 export const DICT_MAX_BYTES = 1 << 20;
@@ -33,11 +34,11 @@ export class StringValues {
   #entryChars = 0;
   #indices = new Int32Array(256);
   /**
-   * Plain mode: the values of the current batch, joined into one flat string by seal() after each batch (so the
-   * events' own strings die young), and lengths (UTF-16 units). UTF-8 encoding happens in bulk in the writer.
+   * Plain mode: the values of the current batch; seal() encodes them to UTF-8 in one call per batch (so the events'
+   * own strings die young and the row group is held in one transferable buffer), with each value's byte length.
    */
   #plain: string[] = [];
-  #chunks: string[] = [];
+  #bytes = new ByteSink(4096);
   #lengths = new Int32Array(256);
   #plainChars = 0;
   #last: string | undefined;
@@ -57,8 +58,7 @@ export class StringValues {
   add(v: string): void {
     if (!this.#dict) {
       this.#plain.push(v);
-      if (this.n >= this.#lengths.length) this.#lengths = grow(this.#lengths, this.n + 1);
-      this.#lengths[this.n++] = v.length;
+      this.n++;
       this.#plainChars += v.length;
       return;
     }
@@ -85,12 +85,10 @@ export class StringValues {
     this.#dict = false;
     const e = this.#entries;
     const plain = new Array<string>(this.n);
-    this.#lengths = grow(this.#lengths, this.n + 256);
     this.#plainChars = 0;
     for (let i = 0; i < this.n; i++) {
       const v = e[this.#indices[i]];
       plain[i] = v;
-      this.#lengths[i] = v.length;
       this.#plainChars += v.length;
     }
     this.#plain = plain;
@@ -100,12 +98,31 @@ export class StringValues {
     this.#indices = new Int32Array(0);
   }
 
-  /** End of a batch: join its plain values into one flat string. */
+  /** End of a batch: encode its plain values to UTF-8, in one call when they are ASCII. */
   seal(): void {
-    if (this.#plain.length) {
-      this.#chunks.push(this.#plain.join(''));
-      this.#plain = [];
+    const plain = this.#plain;
+    const k = plain.length;
+    if (k === 0) return;
+    const from = this.n - k;
+    if (this.n > this.#lengths.length) this.#lengths = grow(this.#lengths, this.n);
+    const lengths = this.#lengths;
+    const joined = plain.join('');
+    const out = this.#bytes;
+    out.ensure(joined.length * 3);
+    const written = out.buf.write(joined, out.pos, 'utf8');
+    if (written === joined.length) {
+      // ASCII: one byte per character.
+      for (let i = 0; i < k; i++) lengths[from + i] = plain[i].length;
+      out.pos += written;
+    } else {
+      // Per value, so that a value's bytes never depend on its neighbours (e.g. lone surrogates).
+      for (let i = 0; i < k; i++) {
+        const n = out.buf.write(plain[i], out.pos, 'utf8');
+        lengths[from + i] = n;
+        out.pos += n;
+      }
     }
+    this.#plain = [];
   }
 
   /** Hands over the values (the builder is spent afterwards). */
@@ -113,30 +130,37 @@ export class StringValues {
     out.nonNull = this.n;
     if (this.#dict && this.n > 0) {
       out.encoding = 'dict';
-      out.strings = joinStrings(this.#entries, transfer);
+      out.strings = utf8Strings(this.#entries, transfer);
       out.indices = this.#indices.subarray(0, this.n);
       out.dictSize = this.#entries.length;
       transfer.push(this.#indices.buffer);
     } else {
       this.seal();
       out.encoding = 'plain';
-      out.strings = { text: this.#chunks.join(''), lengths: this.#lengths.subarray(0, this.n) };
-      transfer.push(this.#lengths.buffer);
+      out.strings = { data: this.#bytes.view(), lengths: this.#lengths.subarray(0, this.n) };
+      transfer.push(this.#bytes.buf.buffer as ArrayBuffer, this.#lengths.buffer);
     }
   }
 }
 
-/** Strings as one text plus their lengths (UTF-16 units): cheap to join, to send to a worker and to encode in bulk. */
-export interface JoinedStrings {
-  text: string;
+/** Strings as UTF-8 bytes back to back, with each one's length in bytes (transferable as is). */
+export interface Utf8Strings {
+  data: Uint8Array;
   lengths: Int32Array;
 }
 
-export function joinStrings(values: readonly string[], transfer?: ArrayBuffer[]): JoinedStrings {
+/** Encodes strings one by one (dictionary entries: few). */
+export function utf8Strings(values: readonly string[], transfer?: ArrayBuffer[]): Utf8Strings {
+  const out = new ByteSink(1024);
   const lengths = new Int32Array(values.length);
-  for (let i = 0; i < values.length; i++) lengths[i] = values[i].length;
-  transfer?.push(lengths.buffer);
-  return { text: values.join(''), lengths };
+  for (let i = 0; i < values.length; i++) {
+    out.ensure(values[i].length * 3);
+    const n = out.buf.write(values[i], out.pos, 'utf8');
+    lengths[i] = n;
+    out.pos += n;
+  }
+  transfer?.push(out.buf.buffer as ArrayBuffer, lengths.buffer);
+  return { data: out.view(), lengths };
 }
 
 /** The present values of an INT32/INT64 column, held exactly in doubles (plus BigInts beyond ±2^53). */

@@ -8,7 +8,7 @@
  */
 import { constants as zc, zstdCompressSync } from 'node:zlib';
 import { ByteSink } from './bytes.ts';
-import type { JoinedStrings } from './columns.ts';
+import type { Utf8Strings } from './columns.ts';
 import { bitWidth, encodeHybrid, encodeLevels } from './rle.ts';
 import { type Field, type Leaf, leaves, PHYSICAL, schemaElements } from './schema.ts';
 import { binary, encodeStruct, i16, i32, i64, list, opt, struct, type ThriftStruct, type ThriftValue } from './thrift.ts';
@@ -27,7 +27,7 @@ export interface ColumnChunkData {
   nonNull: number;
   encoding: 'dict' | 'plain';
   /** BYTE_ARRAY: the present values (plain) or the dictionary entries (dict). */
-  strings?: JoinedStrings;
+  strings?: Utf8Strings;
   /** INT32/INT64: the values (plain) or dictionary entries (dict); NaN marks an exact value held in `bigs`. */
   nums?: Float64Array;
   /** Values beyond ±2^53: [index into nums, exact value]. */
@@ -106,9 +106,8 @@ export class ParquetEncoder {
   readonly #compress: Compress;
   readonly #pageRows: number;
   #offset = 0;
-  /** Reused for every page body (compression copies it out) and UTF-8 text: little garbage per row group. */
+  /** Reused for every page body (compression copies it out): little garbage per row group. */
   readonly #scratch = new ByteSink(1 << 20);
-  readonly #utf8 = new ByteSink(1 << 20);
   #rowGroups: RowGroupMeta[] = [];
   #rows = 0;
 
@@ -173,7 +172,7 @@ export class ParquetEncoder {
       compressed: 0,
       dataPageOffset: 0,
     };
-    const utf8 = leaf.physical === 'BYTE_ARRAY' ? utf8Values(d.strings!, this.#utf8) : undefined;
+    const utf8 = leaf.physical === 'BYTE_ARRAY' ? utf8Values(d.strings!) : undefined;
     if (d.encoding === 'dict') {
       meta.dictPageOffset = this.#offset;
       let body: Uint8Array;
@@ -329,33 +328,18 @@ interface Utf8Values {
   off: Int32Array;
 }
 
-/** UTF-8 bytes of joined strings: one bulk encode when the text is ASCII, one encode per value otherwise. */
-export function utf8Values(s: JoinedStrings, scratch = new ByteSink(1024)): Utf8Values {
-  const { text, lengths } = s;
+/** Byte offsets of each value (n + 1 items). */
+export function utf8Values(s: Utf8Strings): Utf8Values {
+  const { data, lengths } = s;
   const n = lengths.length;
   const off = new Int32Array(n + 1);
-  scratch.reset();
-  scratch.ensure(text.length * 3);
-  const data = scratch.buf;
-  let p = data.write(text, 0, 'utf8');
-  if (p === text.length) {
-    p = 0;
-    for (let i = 0; i < n; i++) {
-      off[i] = p;
-      p += lengths[i];
-    }
-  } else {
-    // Per value, so that a value's bytes never depend on its neighbours (e.g. lone surrogates).
-    p = 0;
-    let c = 0;
-    for (let i = 0; i < n; i++) {
-      off[i] = p;
-      p += data.write(text.substring(c, c + lengths[i]), p, 'utf8');
-      c += lengths[i];
-    }
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    off[i] = p;
+    p += lengths[i];
   }
   off[n] = p;
-  return { data, off };
+  return { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), off };
 }
 
 /** PLAIN BYTE_ARRAY encoding of values [v0, v1): 4-byte little-endian length, then the bytes. */

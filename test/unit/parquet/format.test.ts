@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { dayString, parseInstant, parseQuantity } from '../../../connectors/parquet/events.ts';
 import { ByteSink } from '../../../connectors/parquet/format/bytes.ts';
-import { _internal, utf8Values } from '../../../connectors/parquet/format/encoder.ts';
+import { StringValues } from '../../../connectors/parquet/format/columns.ts';
+import { _internal, type ColumnChunkData, utf8Values } from '../../../connectors/parquet/format/encoder.ts';
 import { bitWidth, encodeHybrid } from '../../../connectors/parquet/format/rle.ts';
 import { leaves } from '../../../connectors/parquet/format/schema.ts';
 import { encodeStruct, i32, i64, list, binary, struct, bool } from '../../../connectors/parquet/format/thrift.ts';
@@ -152,10 +153,20 @@ describe('value parsing', () => {
   });
 
   it('encodes strings to UTF-8 per value, also outside ASCII and with lone surrogates', () => {
-    const vals = ['a', 'Grüße', '', '日本', '\ud83d', '\ude00', '😀'];
-    const u = utf8Values({ text: vals.join(''), lengths: Int32Array.from(vals.map((v) => v.length)) });
-    const back = vals.map((_, i) => u.data.subarray(u.off[i], u.off[i + 1]).toString('utf8'));
-    expect(back).toEqual(['a', 'Grüße', '', '日本', '\ufffd', '\ufffd', '😀']);
+    const batches = [['a', 'bc', ''], ['Grüße', '', '日本', '\ud83d', '\ude00', '😀', 'z']];
+    for (const mode of ['never', 'always'] as const) {
+      const sv = new StringValues(mode);
+      for (const b of batches) {
+        for (const v of b) sv.add(v);
+        sv.seal();
+      }
+      const out: ColumnChunkData = { count: 0, nonNull: 0, encoding: 'plain' };
+      sv.take(out, []);
+      const u = utf8Values(out.strings!);
+      const values = Array.from(out.strings!.lengths, (_, i) => u.data.subarray(u.off[i], u.off[i + 1]).toString('utf8'));
+      const decoded = mode === 'never' ? values : Array.from(out.indices!, (i) => values[i]);
+      expect(decoded, mode).toEqual(['a', 'bc', '', 'Grüße', '', '日本', '\ufffd', '\ufffd', '😀', 'z']);
+    }
   });
 });
 
