@@ -63,6 +63,7 @@ export class KafkaSource implements Source<KafkaPosition> {
   /** --once: next offset to read per assigned partition (from records seen or the committed offset). */
   #next = new Map<string, bigint>();
   #joined = false;
+  #joinedAt = 0;
   #closed = false;
   /** valueFormat: avro — the source decodes canonical Avro itself and hands decoded values to the mapping. */
   readonly #avro: PreparingFormat | undefined;
@@ -145,6 +146,7 @@ export class KafkaSource implements Source<KafkaPosition> {
 
   #onAssignment(c: AssignmentChange): void {
     this.#joined = true;
+    this.#joinedAt = performance.now();
     if (c.assigned.length || c.revoked.length)
       this.#log.info(
         { assigned: c.assigned.map((p) => tp(p.topic, p.partition)), revoked: c.revoked.map((p) => tp(p.topic, p.partition)) },
@@ -210,7 +212,8 @@ export class KafkaSource implements Source<KafkaPosition> {
         continue;
       }
       if (!msgs.length) {
-        if (once && (this.#caughtUp() || (this.#joined && performance.now() - lastData > this.#o.onceIdleMs))) return;
+        const idle = performance.now() - Math.max(lastData, this.#joinedAt);
+        if (once && (this.#caughtUp() || (this.#joined && idle > this.#o.onceIdleMs))) return;
         continue;
       }
       lastData = performance.now();
