@@ -48,7 +48,7 @@ export const ibmMqSource: SourceSpec<IbmMqOptions> = {
   name: 'ibm-mq',
   summary: 'IBM MQ queue (MQI via the optional ibmmq client, or AMQP 1.0): syncpoint batches, MQCMIT after the sinks acknowledged, backout-queue handling.',
   delivery:
-    'at-least-once: MQCMIT (AMQP: accept) only after every sink and the dead-letter store acknowledged; MQBACK (AMQP: modified) when the pipeline fails; a crash before the commit redelivers',
+    'at-least-once: MQCMIT (AMQP: accept) only after every sink and the dead-letter store acknowledged; MQBACK (AMQP: released or modified) when the pipeline fails; a crash before the commit redelivers',
   options: {
     properties: {
       transport: { enum: ['mqi', 'amqp'], default: 'mqi', description: '`mqi`: the IBM MQ client (ibmmq); `amqp`: an AMQP 1.0 channel.' },
