@@ -205,4 +205,51 @@ delivery:
     },
     240_000,
   );
+
+  it.each(['platformatic', 'kafkajs'] as const)(
+    'broker stopped and restarted under a running source: it reconnects, reads on and commits (%s)',
+    async (client) => {
+      const dir = tmp();
+      const topic = await createTopic(uniqueName(`outage-src-${client}`), 2);
+      const group = uniqueName('g-outage');
+      const first = await produce(dir, topic, 500, 41);
+      const p = await prepare(
+        dir,
+        'consume',
+        `pipeline: outage-src-${client}
+source:
+  type: kafka
+  client: ${client}
+  brokers: ${brokers()}
+  topic: ${topic}
+  groupId: ${group}
+  valueFormat: avro
+  connectTimeoutMs: 2000
+  requestTimeoutMs: 5000
+  sessionTimeoutMs: 10000
+  heartbeatIntervalMs: 1000
+mapping: identity
+sinks:
+  - {type: jsonl, path: got.jsonl}
+delivery: {batchSize: 100}
+`,
+        false,
+      );
+      const running = p.engine.run();
+      const got = () => new Set(readJsonl(join(dir, 'got.jsonl')).map((e) => e.eventId));
+      await waitFor(() => got().size >= 500, 60_000, 'the first 500 events');
+      await stopKafka();
+      await new Promise((r) => setTimeout(r, 4000));
+      await startKafka();
+      const second = await produce(dir, topic, 500, 42);
+      await waitFor(() => got().size >= 1000, 120_000, 'the events produced after the restart');
+      expect(got()).toEqual(new Set([...first, ...second]));
+      await waitFor(async () => (await committedTotal(group, topic)) === 1000, 60_000, 'offsets committed after the restart');
+      p.engine.stop();
+      const s = await running;
+      await p.close();
+      expect(s.status, s.error).toBe('stopped');
+    },
+    300_000,
+  );
 });
