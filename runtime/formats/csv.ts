@@ -733,17 +733,24 @@ export class CsvDecoder implements StreamDecoder {
     at: number,
     pos: number,
     mode: number,
-    kind: 'unterminated' | 'oversize' | 'after-quote',
+    kind: 'unterminated' | 'oversize' | 'after-quote' | 'long',
   ): number {
     const s = this.#s;
     const len = this.#len;
-    const w = this.#where(start, line, pos);
     let reason: string;
+    // Where the limit was crossed decides the message, not where it was noticed (that depends on the chunking):
+    // inside the quoted field, or in the unquoted text before it on the same line.
+    if (kind === 'oversize' && this.#bytesBetween(start, pos) > this.#c.max) {
+      kind = 'long';
+      pos = start;
+    }
+    const w = this.#where(start, line, pos);
     if (kind === 'after-quote') {
       const ch = s.charCodeAt(pos);
       reason = `unexpected character ${JSON.stringify(String.fromCharCode(ch))} after the closing quote (expected the delimiter or a line end)`;
     } else if (kind === 'unterminated')
       reason = `unterminated quoted field (quote opened at line ${w.line}, column ${w.column})`;
+    else if (kind === 'long') reason = `record is longer than maxRecordBytes (${bytesText(this.#c.max)})`;
     else
       reason = `quoted field opened at line ${w.line}, column ${w.column} is not closed within maxRecordBytes (${bytesText(this.#c.max)})`;
     const nl = s.indexOf('\n', at);
@@ -760,7 +767,7 @@ export class CsvDecoder implements StreamDecoder {
     const endB = this.#byteAt(endc);
     const rec: DecodedRecord = {
       error: this.#error(reason, w.line, w.column, this.#base + errOffset),
-      raw: this.#rawText(start, contentEnd, offset, contentEndB),
+      raw: this.#rawText(start, contentEnd, offset, contentEndB, endB),
       line,
       offset: this.#base + offset,
       end: this.#base + endB,
@@ -770,10 +777,12 @@ export class CsvDecoder implements StreamDecoder {
     return endc;
   }
 
-  /** Raw text of region chars [a, b) (bytes [ab, bb)): truncated to maxRecordBytes bytes for over-long records. */
-  #rawText(a: number, b: number, ab: number, bb: number): string | Uint8Array {
+  /** Raw text of region chars [a, b) (bytes [ab, bb), record end eb): truncated for over-long records. */
+  #rawText(a: number, b: number, ab: number, bb: number, eb: number): string | Uint8Array {
     const max = this.#c.max;
-    if (bb - ab > max) return decodeBytes(this.#q.buf, ab, ab + max, this.#enc);
+    // An over-long record (judged with its terminator, like the limit) keeps its first max bytes, decoded: the same
+    // raw as when it is skipped before its end arrives.
+    if (eb - ab > max) return decodeBytes(this.#q.buf, ab, ab + max, this.#enc);
     if (this.#bad && this.#hasBad(ab, bb)) return this.#q.copy(ab, bb);
     return this.#s.slice(a, b);
   }
@@ -854,7 +863,7 @@ export class CsvDecoder implements StreamDecoder {
     if (error) {
       this.#emitError({
         error,
-        raw: this.#rawText(start, contentEnd, ab, cb),
+        raw: this.#rawText(start, contentEnd, ab, cb, eb),
         line,
         offset: base + ab,
         end: base + eb,

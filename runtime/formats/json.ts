@@ -149,6 +149,11 @@ export interface JsonResumeState {
   /** End offset of the record this state was taken after, and the column there (columns survive a resume). */
   at?: number;
   col?: number;
+  /**
+   * States of other records returned by the same push()/end() call whose containers differ (a wildcard path whose
+   * matches have different shapes): a source may checkpoint any record of the call it took the state after.
+   */
+  alt?: JsonResumeState[];
 }
 
 interface JsonConfig {
@@ -204,12 +209,13 @@ class JsonDecoder implements StreamDecoder {
     this.#line = start.line;
     this.#startLine = start.line;
     this.#bom = start.offset === 0;
-    const r = start.resume as JsonResumeState | null | undefined;
+    const r0 = start.resume as JsonResumeState | null | undefined;
+    const r = r0?.alt?.find((a) => a.at === start.offset) ?? r0;
     if (start.offset > 0) {
       if (r?.at === start.offset && r.col) this.#col = r.col;
       else this.#colKnown = false;
     }
-    if (r?.failedAt !== undefined && start.offset >= r.failedAt) this.#state = S_DEAD;
+    if (r0?.failedAt !== undefined && start.offset >= r0.failedAt) this.#state = S_DEAD;
     else if (r?.done) this.#state = S_DONE;
     else if (r?.frames?.length) {
       for (const [t, mode, d] of r.frames) {
@@ -221,11 +227,26 @@ class JsonDecoder implements StreamDecoder {
       throw new Error(`json: cannot resume ${start.file} at byte ${start.offset} without the resume state`);
     }
     this.#snapshot = this.#snap();
-    if (this.#state === S_DEAD) this.#snapshot = r!;
+    if (this.#state === S_DEAD) this.#snapshot = { ...r0!, alt: undefined };
   }
 
+  /** The state after the last returned record, plus any differing states of the other records of that call. */
   resumeState(): JsonResumeState {
-    return this.#snapshot;
+    const latest = this.#snapshot;
+    let alt: JsonResumeState[] | undefined;
+    for (const s of this.#lastSnaps) {
+      if (s !== latest && (s.done !== latest.done || !sameFrames(s.frames, latest.frames))) (alt ??= []).push(s);
+    }
+    return alt ? { ...latest, alt } : latest;
+  }
+
+  /** Snapshots of the records returned by the current call, and by the latest call that returned any. */
+  #callSnaps: JsonResumeState[] = [];
+  #lastSnaps: JsonResumeState[] = [];
+
+  #endCall(): void {
+    if (this.#callSnaps.length) this.#lastSnaps = this.#callSnaps;
+    this.#callSnaps = [];
   }
 
   #snap(): JsonResumeState {
@@ -238,6 +259,7 @@ class JsonDecoder implements StreamDecoder {
       this.#q.append(chunk);
       this.#scan(false);
     }
+    this.#endCall();
     return this.#take();
   }
 
@@ -258,6 +280,7 @@ class JsonDecoder implements StreamDecoder {
     this.#base = at;
     this.#pos = 0;
     this.#q.consume(this.#q.len);
+    this.#endCall();
     return this.#take();
   }
 
@@ -570,6 +593,7 @@ class JsonDecoder implements StreamDecoder {
     this.#out.push(this.#decodeRecord(start, end));
     this.#recHead = null;
     this.#snapshot = { ...this.#snap(), at: end, col: this.#col };
+    this.#callSnaps.push(this.#snapshot);
   }
 
   #decodeRecord(start: number, end: number): DecodedRecord {
@@ -631,7 +655,7 @@ class JsonDecoder implements StreamDecoder {
       return { value: JSON.parse(text), raw: text, line, offset: start, end, endLine };
     } catch (err) {
       return {
-        error: jsonError(text, err, file, line, start, this.#colAt(line, this.#recCol)),
+        error: jsonError(text, err, file, line, start, this.#colAt(line, this.#recCol) ?? null),
         raw: text,
         line,
         offset: start,
@@ -714,6 +738,13 @@ class JsonDecoder implements StreamDecoder {
     // Keep the containers of the last record: a checkpoint before the failure still resumes normally.
     this.#snapshot = { ...this.#snapshot, failedAt };
   }
+}
+
+function sameFrames(a: JsonResumeState['frames'], b: JsonResumeState['frames']): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++)
+    if (a[i][0] !== b[i][0] || a[i][1] !== b[i][1] || a[i][2] !== b[i][2]) return false;
+  return true;
 }
 
 function what(b: number): string {

@@ -33,7 +33,7 @@ export const jsonlOptionsSchema: JsonSchema = {
 
 /**
  * Reject for a JSON text that JSON.parse refused: position of the syntax error. `firstColumn` is the column the text
- * starts at on its first line (undefined: unknown, then no column is reported for an error on that line).
+ * starts at on its first line (null: unknown, then no column is reported for an error on that line).
  */
 export function jsonError(
   text: string,
@@ -41,7 +41,7 @@ export function jsonError(
   file: string,
   line: number,
   lineOffset: number,
-  firstColumn: number | undefined = 1,
+  firstColumn: number | null = 1,
 ): RecordError {
   const syn = jsonSyntaxError(text);
   if (!syn) {
@@ -55,7 +55,7 @@ export function jsonError(
     l++;
     ls = i + 1;
   }
-  const column = l === line ? (firstColumn === undefined ? undefined : syn.index + firstColumn) : syn.index - ls + 1;
+  const column = l === line ? (firstColumn === null ? undefined : syn.index + firstColumn) : syn.index - ls + 1;
   return {
     stage: 'decode',
     reason: `invalid JSON at line ${l}${column === undefined ? '' : `, column ${column}`}: ${syn.message}`,

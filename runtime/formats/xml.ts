@@ -145,6 +145,8 @@ export interface XmlResumeState {
   /** End offset of the record this state was taken after, and the 0-based column there. */
   at?: number;
   col?: number;
+  /** States of other records returned by the same push()/end() call whose ancestors differ (`*` in the path). */
+  alt?: XmlResumeState[];
 }
 
 /** A position in the decoded text: absolute char index, byte offset, line and 0-based column. */
@@ -232,7 +234,8 @@ class XmlDecoder implements StreamDecoder {
     this.#file = start.file;
     this.#qBase = start.offset;
     this.#atStart = start.offset === 0;
-    const r = start.resume as XmlResumeState | null | undefined;
+    const r0 = start.resume as XmlResumeState | null | undefined;
+    const r = r0?.alt?.find((a) => a.at === start.offset) ?? r0;
     this.#enc = encoding ?? c.encoding ?? r?.encoding ?? null;
     this.#cur = { c: 0, b: start.offset, line: start.line, col: 0 };
     this.#startLine = start.line;
@@ -252,14 +255,31 @@ class XmlDecoder implements StreamDecoder {
     } else this.#session(0, []);
   }
 
+  /** The state after the last returned record, plus any differing states of the other records of that call. */
   resumeState(): XmlResumeState | null {
-    return this.#snapshot;
+    const latest = this.#snapshot;
+    if (!latest) return null;
+    let alt: XmlResumeState[] | undefined;
+    for (const s of this.#lastSnaps) {
+      if (s !== latest && s.ancestors.join('\u0000') !== latest.ancestors.join('\u0000')) (alt ??= []).push(s);
+    }
+    return alt ? { ...latest, alt } : latest;
+  }
+
+  /** Snapshots of the records returned by the current call, and by the latest call that returned any. */
+  #callSnaps: XmlResumeState[] = [];
+  #lastSnaps: XmlResumeState[] = [];
+
+  #endCall(): void {
+    if (this.#callSnaps.length) this.#lastSnaps = this.#callSnaps;
+    this.#callSnaps = [];
   }
 
   push(chunk: Uint8Array): DecodedRecord[] {
     if (chunk.length === 0) return [];
     this.#q.append(chunk);
     this.#decode(false);
+    this.#endCall();
     return this.#take();
   }
 
@@ -287,6 +307,7 @@ class XmlDecoder implements StreamDecoder {
         this.#stop(e);
       }
     }
+    this.#endCall();
     return this.#take();
   }
 
@@ -598,6 +619,7 @@ class XmlDecoder implements StreamDecoder {
     }
     this.#nodes = [];
     this.#snapshot = { encoding: this.#enc ?? 'utf-8', ancestors: this.#ancestors, at: end.b, col: end.col };
+    this.#callSnaps.push(this.#snapshot);
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -612,7 +634,8 @@ class XmlDecoder implements StreamDecoder {
     // An invalid UTF-8 byte (replaced by U+001A) explains a "disallowed character" better.
     if (this.#invalid.size) {
       const sub = this.#win.indexOf('\u001a', Math.max(0, Math.max(from.c, this.#cur.c) - this.#winBase));
-      if (sub >= 0 && sub + this.#winBase <= at) {
+      // Only a byte the parser has consumed (before the error position) counts: chunking must not matter.
+      if (sub >= 0 && sub + this.#winBase < at) {
         const q = this.#measure(sub + this.#winBase, from);
         const v = this.#invalid.get(q.b);
         if (v !== undefined) {
@@ -657,9 +680,12 @@ class XmlDecoder implements StreamDecoder {
     this.#seek = null;
     const max = this.#c.max;
     const a = s.from.c - this.#winBase;
-    const raw = s.head ?? this.#win.slice(a, Math.min(to.c - this.#winBase, a + max));
+    // The first maxRecordBytes chars of [from, to), whether or not the window still holds them.
+    const raw =
+      s.head !== null ? s.head.slice(0, to.c - s.from.c) : this.#win.slice(a, Math.min(to.c - this.#winBase, a + max));
     this.#out.push({ error: s.error, raw, line: s.from.line, offset: s.from.b, end: to.b, endLine: to.line });
     this.#snapshot = { encoding: this.#enc ?? 'utf-8', ancestors: this.#ancestors, at: to.b, col: to.col };
+    this.#callSnaps.push(this.#snapshot);
   }
 
   // -------------------------------------------------------------------------------------------------------------

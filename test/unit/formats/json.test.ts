@@ -219,6 +219,33 @@ describe('json: chunking and resume', () => {
     expectResumeInvariant(json('$'), bytes('[1, {"a":[2]}, "x"]'));
     expectResumeInvariant(json('$'), bytes('{"only":1}\n'));
     expectResumeInvariant(json('orders[*].lines'), bytes('{"orders":[{"lines":[1,2]},{"id":3,"lines":[4]}],"z":0}'));
+    // A wildcard whose matches have different shapes (scalars, arrays that are flattened, objects).
+    expectResumeInvariant(json('$.*'), bytes('[1, [2, 3], {"a": 4}, [5], "x"]'));
+  });
+
+  it('keeps error columns exact after a mid-line resume with the state of that record', () => {
+    const doc = bytes('[{"a":1}, {"b":x}]');
+    const first = decode(json(), doc, 9).records;
+    const d = json().streamDecoder({ file: FILE, offset: 0, line: 1 });
+    d.push(doc.subarray(0, 9));
+    const state = d.resumeState();
+    expect(state).toEqual({ frames: [[2, 1, 0]], at: 8, col: 9 });
+    const rest = decode(json(), doc.subarray(8), Number.POSITIVE_INFINITY, {
+      offset: 8,
+      line: 1,
+      resume: state,
+    }).records;
+    expect(rest).toEqual(first.slice(1));
+    expect(rest[0].error).toMatchObject({ column: 16, offset: 15 });
+    // Without the matching column (state from another record), the column is left out rather than wrong.
+    const other = { ...(state as object), at: 3 };
+    const blind = decode(json(), doc.subarray(8), Number.POSITIVE_INFINITY, {
+      offset: 8,
+      line: 1,
+      resume: other,
+    }).records;
+    expect(blind[0].error).toMatchObject({ reason: 'invalid JSON at line 1: unexpected character "x"', offset: 15 });
+    expect(blind[0].error!.column).toBeUndefined();
   });
 
   it('refuses to resume mid-document without state', () => {

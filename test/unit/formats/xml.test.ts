@@ -75,6 +75,11 @@ describe('xml: records', () => {
     );
     expect(values(decode(xml('/Doc/*/Order'), doc).records)).toEqual([{ '#text': 'a' }, { '#text': 'b' }]);
     expect(values(decode(xml('/Doc/Order'), doc).records)).toEqual([{ '#text': 'top' }]);
+    // Records under different parents resume correctly even with the state taken after a later record.
+    expectResumeInvariant(
+      xml('/Doc/*/Order'),
+      bytes('<Doc><Batch><Order>a</Order></Batch>\n<Other><Order>b</Order><Order>c</Order></Other></Doc>'),
+    );
   });
 
   it('does not mistake an own property for __proto__', () => {
@@ -211,6 +216,22 @@ describe('xml: chunking and resume', () => {
 
   it('resumes after every record with exactly the records that follow', () => {
     expectResumeInvariant(f, data, [Number.POSITIVE_INFINITY, 5]);
+  });
+
+  it('keeps error columns exact after a mid-line resume with the state of that record', () => {
+    const doc = bytes('<R><O>1</O><O><A></B></O><O>3</O></R>');
+    const all = decode(xml('/R/O'), doc).records;
+    const d = xml('/R/O').streamDecoder({ file: FILE, offset: 0, line: 1 });
+    d.push(doc.subarray(0, 12));
+    const state = d.resumeState();
+    expect(state).toEqual({ encoding: 'utf-8', ancestors: ['R'], at: 11, col: 11 });
+    const rest = decode(xml('/R/O'), doc.subarray(11), Number.POSITIVE_INFINITY, {
+      offset: 11,
+      line: 1,
+      resume: state,
+    });
+    expect(rest.records).toEqual(all.slice(1));
+    expect(rest.records[0].error).toMatchObject({ column: 22, offset: 21 }); // just past </B>
   });
 
   it('refuses to resume mid-document without state', () => {
