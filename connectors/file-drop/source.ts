@@ -265,7 +265,8 @@ export class FileDropSource implements Source<DropPosition> {
         checkContent(info, format);
         const { size, sha256 } = info;
         if (this.#o.duplicateWindowHours > 0) {
-          const dup = await state.claimKeys(CONTENT_SCOPE, [sha256], this.#o.duplicateWindowHours * 3_600_000);
+          // Owned by this claim: a crash right after this call must not make the file its own duplicate.
+          const dup = await state.claimKeys(CONTENT_SCOPE, [sha256], this.#o.duplicateWindowHours * 3_600_000, c.path);
           if (dup.size) {
             this.#log.warn({ file: cp.name, sha256 }, 'duplicate drop: the same content was already processed within the duplicate window; skipped');
             await this.#reject(c.path, cp.folder, cp.name, `duplicate: the same content (sha256 ${sha256}) was already processed within the duplicate window`, { sha256 }, true);

@@ -295,8 +295,11 @@ export interface StateStore {
   putCheckpoint(key: string, value: unknown): Promise<void>;
   deleteCheckpoint(key: string): Promise<void>;
   listCheckpoints(prefix: string): Promise<Array<{ key: string; value: unknown }>>;
-  /** Record keys as seen; resolves to the ones already present (duplicates). Keys older than ttlMs do not count. */
-  claimKeys(scope: string, keys: string[], ttlMs?: number): Promise<Set<string>>;
+  /**
+   * Record keys as seen; resolves to the ones already present (duplicates). Keys older than ttlMs do not count.
+   * With an `owner`, a key already claimed by the same owner is not a duplicate (a retry after a crash).
+   */
+  claimKeys(scope: string, keys: string[], ttlMs?: number, owner?: string): Promise<Set<string>>;
   /** Forget keys claimed earlier (e.g. a file that could not be processed may be dropped again). */
   releaseKeys(scope: string, keys: string[]): Promise<void>;
   addDeadLetters(entries: DeadLetterInput[]): Promise<void>;

@@ -25,7 +25,7 @@ export interface SqliteStoreOptions {
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS checkpoints (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS idempotency (scope TEXT NOT NULL, key TEXT NOT NULL, seen_at INTEGER NOT NULL,
-  PRIMARY KEY (scope, key)) WITHOUT ROWID;
+  owner TEXT, PRIMARY KEY (scope, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
   id INTEGER PRIMARY KEY AUTOINCREMENT, pipeline TEXT NOT NULL, stage TEXT NOT NULL, reason TEXT NOT NULL,
   ref TEXT NOT NULL, payload BLOB, payload_is_text INTEGER NOT NULL DEFAULT 0, meta TEXT, error TEXT,
@@ -63,6 +63,9 @@ export class SqliteStateStore implements StateStore {
       this.#db = new DatabaseSync(file);
       this.#db.exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=${opts.synchronous ?? 'NORMAL'}; PRAGMA busy_timeout=5000;`);
       this.#db.exec(SCHEMA);
+      // Databases created before idempotency keys had owners.
+      const cols = this.#db.prepare("SELECT name FROM pragma_table_info('idempotency')").all() as Array<{ name: string }>;
+      if (!cols.some((c) => c.name === 'owner')) this.#db.exec('ALTER TABLE idempotency ADD COLUMN owner TEXT');
     } catch (err) {
       throw new ConfigError(`cannot open state database ${file}: ${(err as Error).message}`);
     }
@@ -74,9 +77,9 @@ export class SqliteStateStore implements StateStore {
       ),
       delCp: db.prepare('DELETE FROM checkpoints WHERE key = ?'),
       listCp: db.prepare("SELECT key, value FROM checkpoints WHERE key >= ? AND key < ? || char(1114111) ORDER BY key"),
-      getKey: db.prepare('SELECT seen_at FROM idempotency WHERE scope = ? AND key = ?'),
+      getKey: db.prepare('SELECT seen_at, owner FROM idempotency WHERE scope = ? AND key = ?'),
       putKey: db.prepare(
-        'INSERT INTO idempotency (scope, key, seen_at) VALUES (?, ?, ?) ON CONFLICT(scope, key) DO UPDATE SET seen_at = excluded.seen_at',
+        'INSERT INTO idempotency (scope, key, seen_at, owner) VALUES (?, ?, ?, ?) ON CONFLICT(scope, key) DO UPDATE SET seen_at = excluded.seen_at, owner = excluded.owner',
       ),
       delKey: db.prepare('DELETE FROM idempotency WHERE scope = ? AND key = ?'),
       addDl: db.prepare(
@@ -130,14 +133,15 @@ export class SqliteStateStore implements StateStore {
     return rows.map((r) => ({ key: r.key, value: JSON.parse(r.value) }));
   }
 
-  async claimKeys(scope: string, keys: string[], ttlMs?: number): Promise<Set<string>> {
+  async claimKeys(scope: string, keys: string[], ttlMs?: number, owner?: string): Promise<Set<string>> {
     const now = Date.now();
     const dup = new Set<string>();
     this.#tx(() => {
       for (const k of keys) {
-        const row = this.#stmts.getKey.get(scope, k) as { seen_at: number } | undefined;
-        if (row && (ttlMs === undefined || now - row.seen_at < ttlMs)) dup.add(k);
-        else this.#stmts.putKey.run(scope, k, now);
+        const row = this.#stmts.getKey.get(scope, k) as { seen_at: number; owner: string | null } | undefined;
+        const live = row && (ttlMs === undefined || now - row.seen_at < ttlMs);
+        if (live && !(owner !== undefined && row.owner === owner)) dup.add(k);
+        else this.#stmts.putKey.run(scope, k, live ? row.seen_at : now, owner ?? null);
       }
     });
     return dup;
