@@ -11,11 +11,12 @@ import { ibmMqSource } from './ibm-mq/index.ts';
 import { jsonlSink } from './jsonl/index.ts';
 import { kafkaSink, kafkaSource } from './kafka/index.ts';
 import { discardSink } from './discard/index.ts';
+import { parquetSink } from './parquet/index.ts';
 import { selectProcessor } from './select/index.ts';
 import { sapPostingSink } from './sap-posting/index.ts';
 import { sapRfcSource } from './sap-rfc/index.ts';
 
-export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, fileDropSource, jsonlSink, discardSink, selectProcessor, kafkaSink, kafkaSource, ibmMqSource, sapPostingSink, sapRfcSource];
+export const BUILTIN_CONNECTORS: readonly ConnectorSpec[] = [generatorSource, fileSource, fileDropSource, jsonlSink, discardSink, parquetSink, selectProcessor, kafkaSink, kafkaSource, ibmMqSource, sapPostingSink, sapRfcSource];
 
 export function builtinRegistry(): ConnectorRegistry {
   return new ConnectorRegistry(BUILTIN_CONNECTORS);
