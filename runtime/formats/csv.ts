@@ -505,7 +505,8 @@ export class CsvDecoder implements StreamDecoder {
       // Empty line.
       if (ch === LF || (ch === CR && (s.charCodeAt(pos + 1) === LF || (pos + 1 === len && mode === FINAL)))) {
         const endc = ch === LF || pos + 1 === len ? pos + 1 : pos + 2;
-        if (!skipEmpty) {
+        // Empty lines before the header are never records.
+        if (!skipEmpty && !this.#needHeader) {
           fields[0] = '';
           this.#nf = 1;
           this.#record(pos, pos, endc, line, line + (ch === LF || s.charCodeAt(pos + 1) === LF ? 1 : 0));

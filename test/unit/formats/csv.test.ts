@@ -110,6 +110,8 @@ describe('csv: records, offsets and lines', () => {
     const one = decode(csv({ skipEmptyLines: false }), bytes('a\n1\n\n2\n')).records;
     expect(values(one)).toEqual([{ a: '1' }, { a: '' }, { a: '2' }]);
     expect(one[1]).toMatchObject({ line: 3, offset: 4, end: 5, endLine: 4, raw: '' });
+    // Blank lines before the header are skipped anyway.
+    expect(values(decode(csv({ skipEmptyLines: false }), bytes('\n\r\na\n1\n')).records)).toEqual([{ a: '1' }]);
   });
 
   it('skips comment lines and applies trim', () => {
