@@ -819,8 +819,8 @@ class MappingCompiler {
     const refFns = refNames.map((r) => textFn(ex(`references.${r}`), true));
     const attrNames = [...src.keys()].filter((k) => k.startsWith('attributes.')).map((k) => k.slice(11));
     const attrFns = attrNames.map((a) => textFn(ex(`attributes.${a}`), true));
-    const nRefs = refNames.length;
-    const nAttrs = attrNames.length;
+    const buildRefs = referencesBuilder(refNames, refFns);
+    const buildAttrs = attributesBuilder(attrNames, attrFns);
 
     const system = this.d.source.system;
     const mappingId = `${this.d.mapping}@${String(this.d.version ?? '1')}`;
@@ -843,27 +843,8 @@ class MappingCompiler {
       const unitOfMeasure = fUom(f) as string;
       f.field = 'occurredAt';
       const occurredAt = fAt(f) as string;
-      let references: Record<string, string | null> | null = null;
-      if (nRefs > 0) {
-        references = {};
-        for (let i = 0; i < nRefs; i++) {
-          f.field = `references.${refNames[i]}`;
-          references[refNames[i]] = refFns[i](f) as string | null;
-        }
-      }
-      let attributes: Record<string, string> | null = null;
-      if (nAttrs > 0) {
-        let any = false;
-        for (let i = 0; i < nAttrs; i++) {
-          f.field = `attributes.${attrNames[i]}`;
-          const v = attrFns[i](f) as string | null;
-          if (v !== null) {
-            if (!any) attributes = {};
-            attributes![attrNames[i]] = v;
-            any = true;
-          }
-        }
-      }
+      const references = buildRefs === null ? null : buildRefs(f);
+      const attributes = buildAttrs === null ? null : buildAttrs(f);
       return {
         schemaVersion: EVENT_SCHEMA_VERSION,
         eventId: '',
@@ -902,6 +883,115 @@ class MappingCompiler {
       (!absolute || e.quantity.charCodeAt(0) !== 45 || !ABSOLUTE_EVENT_TYPES.has(e.eventType));
     void ti;
     return { label, when, forEach: forEach?.fn ?? null, rules, index: String(ti), build, check };
+  }
+}
+
+const NOTHING: Fn = () => null;
+
+/**
+ * references: the canonical object, all six keys in a fixed order (null when not given): one object literal with
+ * constant keys, the cheapest object V8 can build, and the shape the Avro and Parquet sinks write anyway.
+ */
+function referencesBuilder(names: string[], fns: Fn[]): ((f: Frame) => Record<string, string | null>) | null {
+  if (names.length === 0) return null;
+  const fn = (k: string): Fn => {
+    const i = names.indexOf(k);
+    return i < 0 ? NOTHING : fns[i];
+  };
+  const [a, b, c, d, e, g] = REFERENCE_FIELDS.map(fn);
+  return (f) => {
+    f.field = 'references.documentId';
+    const documentId = a(f) as string | null;
+    f.field = 'references.documentLine';
+    const documentLine = b(f) as string | null;
+    f.field = 'references.orderId';
+    const orderId = c(f) as string | null;
+    f.field = 'references.transferId';
+    const transferId = d(f) as string | null;
+    f.field = 'references.counterpartLocationId';
+    const counterpartLocationId = e(f) as string | null;
+    f.field = 'references.reasonCode';
+    const reasonCode = g(f) as string | null;
+    return { documentId, documentLine, orderId, transferId, counterpartLocationId, reasonCode };
+  };
+}
+
+/**
+ * attributes: only the non-null values, or null when there is none. Unrolled for up to four attributes so that each
+ * property store sees one key (a loop over computed keys costs several times more).
+ */
+function attributesBuilder(names: string[], fns: Fn[]): ((f: Frame) => Record<string, string> | null) | null {
+  const labels = names.map((n) => `attributes.${n}`);
+  type A = Record<string, string>;
+  switch (names.length) {
+    case 0:
+      return null;
+    case 1: {
+      const [k0] = names;
+      const [f0] = fns;
+      const [l0] = labels;
+      return (f) => {
+        f.field = l0;
+        const v0 = f0(f) as string | null;
+        if (v0 === null) return null;
+        const o: A = {};
+        o[k0] = v0;
+        return o;
+      };
+    }
+    case 2: {
+      const [k0, k1] = names;
+      const [f0, f1] = fns;
+      const [l0, l1] = labels;
+      return (f) => {
+        f.field = l0;
+        const v0 = f0(f) as string | null;
+        f.field = l1;
+        const v1 = f1(f) as string | null;
+        if (v0 === null && v1 === null) return null;
+        const o: A = {};
+        if (v0 !== null) o[k0] = v0;
+        if (v1 !== null) o[k1] = v1;
+        return o;
+      };
+    }
+    case 3:
+    case 4: {
+      const [k0, k1, k2, k3] = names;
+      const [f0, f1, f2, f3] = fns;
+      const [l0, l1, l2, l3] = labels;
+      const four = names.length === 4;
+      return (f) => {
+        f.field = l0;
+        const v0 = f0(f) as string | null;
+        f.field = l1;
+        const v1 = f1(f) as string | null;
+        f.field = l2;
+        const v2 = f2(f) as string | null;
+        let v3: string | null = null;
+        if (four) {
+          f.field = l3;
+          v3 = f3(f) as string | null;
+        }
+        if (v0 === null && v1 === null && v2 === null && v3 === null) return null;
+        const o: A = {};
+        if (v0 !== null) o[k0] = v0;
+        if (v1 !== null) o[k1] = v1;
+        if (v2 !== null) o[k2] = v2;
+        if (v3 !== null) o[k3] = v3;
+        return o;
+      };
+    }
+    default:
+      return (f) => {
+        let o: A | null = null;
+        for (let i = 0; i < names.length; i++) {
+          f.field = labels[i];
+          const v = fns[i](f) as string | null;
+          if (v !== null) (o ??= {})[names[i]] = v;
+        }
+        return o;
+      };
   }
 }
 

@@ -168,7 +168,7 @@ export class Zone {
     }
     const aOk = this.offsetAt(localMs - oa) === oa;
     const bOk = this.offsetAt(localMs - ob) === ob;
-    if (aOk && bOk) return oa > ob ? oa : ob; // overlap: earlier instant = larger offset
+    if (aOk && bOk) return Math.max(oa, ob); // overlap: earlier instant = larger offset
     if (aOk) return oa;
     if (bOk) return ob;
     return oa; // gap: use the offset before the transition, which moves the time forward by the gap
@@ -589,7 +589,7 @@ function scan(text: string, p: DatePattern): boolean {
       let j = i;
       while (j < n && (text.charCodeAt(j) | 32) >= 97 && (text.charCodeAt(j) | 32) <= 122) j++;
       const word = text.slice(i, j).toLowerCase();
-      const idx = t.width === 3 ? MONTHS.findIndex((m) => m.slice(0, 3) === word) : MONTHS.findIndex((m) => m === word);
+      const idx = t.width === 3 ? MONTHS.findIndex((m) => m.slice(0, 3) === word) : MONTHS.indexOf(word);
       if (idx < 0) bad(text, p, `unknown month name at position ${i + 1}`);
       pMo = idx + 1;
       i = j;
@@ -767,7 +767,7 @@ export function parseIso(text: string, zone: Zone | null): string {
 /** Epoch milliseconds of a canonical (or any offset-bearing ISO) instant text. */
 export function millisOf(instant: string): number {
   const m = ISO_RE.exec(instant);
-  if (!m || !m[8]) fault(`${JSON.stringify(instant)} is not an instant (ISO-8601 with Z or an offset)`);
+  if (!m?.[8]) fault(`${JSON.stringify(instant)} is not an instant (ISO-8601 with Z or an offset)`);
   const iso = parseIso(instant, null);
   return Date.parse(iso);
 }

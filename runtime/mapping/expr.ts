@@ -188,7 +188,7 @@ export class ExprCompiler {
           break;
         case '$record': {
           const k = chain[0];
-          if (!k || k.k !== 'lit' || (k.v !== 'ref' && k.v !== 'meta'))
+          if (k?.k !== 'lit' || (k.v !== 'ref' && k.v !== 'meta'))
             throw new ExprError('$record has two fields: $record.ref and $record.meta', root.pos, (k ?? root).end);
           i = 1;
           if (k.v === 'ref') {

@@ -94,11 +94,6 @@ function decimalOf(v: unknown, dec = 46, group = -1): Dec | null {
   return d;
 }
 
-/** Constant argument value, or undefined when the argument is not constant. */
-function constArg(a: Compiled | undefined): unknown {
-  return a?.konst ? a.konst.v : undefined;
-}
-
 function resolveTable(c: CallCtx): Table {
   const n = c.node.args[0];
   let name: string | undefined;

@@ -368,7 +368,15 @@ describe('events', () => {
       quantity: '2.000',
       unitOfMeasure: 'EA',
       occurredAt: '2026-01-05T10:00:00.000Z',
-      references: { documentId: 'D1', documentLine: '1', orderId: null },
+      // the canonical references object: all six keys, null when not given
+      references: {
+        documentId: 'D1',
+        documentLine: '1',
+        orderId: null,
+        transferId: null,
+        counterpartLocationId: null,
+        reasonCode: null,
+      },
       source: {
         system: 'test',
         connector: CTX.connector,
@@ -403,9 +411,17 @@ emit:
 `;
     const m = await compile(text);
     const both = mapOne(m, { ...REC, tid: 'T1', from: 'A', to: 'B', received: true });
-    expect(both.events.map((e) => [e.eventType, e.locationId, e.quantity, e.references])).toEqual([
-      ['TRANSFER_OUT', 'A', '-2.000', { transferId: 'T1', counterpartLocationId: 'B' }],
-      ['TRANSFER_IN', 'B', '2.000', { transferId: 'T1', counterpartLocationId: 'A' }],
+    expect(
+      both.events.map((e) => [
+        e.eventType,
+        e.locationId,
+        e.quantity,
+        e.references?.transferId,
+        e.references?.counterpartLocationId,
+      ]),
+    ).toEqual([
+      ['TRANSFER_OUT', 'A', '-2.000', 'T1', 'B'],
+      ['TRANSFER_IN', 'B', '2.000', 'T1', 'A'],
     ]);
     expect(new Set(both.events.map((e) => e.eventId)).size).toBe(2);
     const out = mapOne(m, { ...REC, tid: 'T1', from: 'A', to: 'B', received: false });
