@@ -47,7 +47,7 @@ export function valueEncoder(format: ValueFormat, registry: (RegistryOptions & {
   if (format === 'json') {
     return {
       contentType: 'application/json',
-      headers: {},
+      headers: { [HEADERS.contentType]: Buffer.from('application/json') },
       async prepare() {},
       encode: (e) => Buffer.from(JSON.stringify(e)),
     };

@@ -112,7 +112,7 @@ export class KafkaSink implements Sink {
     }
     this.#encoder = valueEncoder(this.#o.format, this.#o.schemaRegistry);
     await this.#encoder.prepare(this.topicNames());
-    this.#constantHeaders = { ...this.#encoder.headers, [HEADERS.contentType]: Buffer.from(this.#encoder.contentType) };
+    this.#constantHeaders = { ...this.#encoder.headers };
     this.#producer = this.#newProducer();
     await this.#producer.connect();
     this.#log.info({ client: this.#client.name, topics: this.topicNames(), format: this.#o.format, compression: this.#o.compression }, 'kafka sink ready');

@@ -10,7 +10,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger, Source, SourceBatch, SourceContext, SourceRecord } from '../../runtime/contracts/spi.ts';
-import { avroFormat, type PreparingFormat, type RegistryOptions } from '../../runtime/formats/avro.ts';
+import { avroFormat, CANONICAL_FINGERPRINT, type PreparingFormat, type RegistryOptions } from '../../runtime/formats/avro.ts';
 import {
   type AssignmentChange,
   type ConsumerAdapter,
@@ -226,7 +226,7 @@ export class KafkaSource implements Source<KafkaPosition> {
         offsets.set(k, { topic: m.topic, partition: m.partition, offset: next });
         if (once) this.#next.set(k, next);
         if (m.value === null) continue; // tombstone: nothing to map; its offset still commits
-        records[n++] = toRecord(m);
+        records[n++] = toRecord(m, this.#avro !== undefined);
       }
       records.length = n;
       if (this.#avro) {
@@ -325,15 +325,21 @@ function headerMap(entries: Array<[string, Buffer]>): Record<string, string> {
   return h;
 }
 
-function toRecord(m: InMessage): SourceRecord {
+/**
+ * One message → one SourceRecord. Raw-Avro values carry their writer schema's fingerprint in a header: it becomes
+ * single-object framing for the avro format — except for the canonical schema when the source decodes itself
+ * (`canonicalRaw`), where the raw value decodes as is (no copy).
+ */
+function toRecord(m: InMessage, canonicalRaw: boolean): SourceRecord {
   let value = m.value!;
   for (const [k, v] of m.headers)
     if (k === HEADERS.fingerprint) {
-      value = frameWithFingerprint(value, v);
+      if (!(canonicalRaw && v.equals(CANONICAL_FINGERPRINT))) value = frameWithFingerprint(value, v);
       break;
     }
   const entries = m.headers;
   let headers: Record<string, string> | undefined;
+  let timestamp: string | undefined;
   return {
     ref: `${m.topic}/${m.partition}/${m.offset}`,
     payload: value,
@@ -341,7 +347,10 @@ function toRecord(m: InMessage): SourceRecord {
       topic: m.topic,
       partition: m.partition,
       offset: String(m.offset),
-      timestamp: new Date(m.timestamp).toISOString(),
+      get timestamp() {
+        timestamp ??= new Date(m.timestamp).toISOString();
+        return timestamp;
+      },
       key: m.key ? m.key.toString('utf8') : null,
       get headers() {
         headers ??= headerMap(entries);
