@@ -87,6 +87,7 @@ export const kafkaSink: SinkSpec<KafkaSinkOptions> = {
   delivery: 'at-least-once: write() resolves when Kafka acknowledged every event (acks=all, idempotent producer); re-sent events carry the same eventId',
   options: kafkaSinkOptions,
   example:
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: documents the pipeline loader's ${env:…} syntax
     'sinks:\n  - type: kafka\n    brokers: ["${env:KAFKA_BROKERS}"]\n    topic: inventory.events\n    key: sku\n    format: avro\n    compression: zstd',
   async create(options, ctx) {
     const conn = resolveConnection(options, ctx.baseDir, ctx.pipeline);
@@ -148,6 +149,7 @@ export const kafkaSource: SourceSpec<KafkaSourceOptions> = {
   summary: 'Consumer group member: message payloads decoded by the mapping’s format; offsets committed after every sink acked.',
   delivery: 'at-least-once: offsets committed per partition only after every sink acknowledged; a rebalance or crash re-delivers what was in flight',
   options: kafkaSourceOptions,
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: documents the pipeline loader's ${env:…} syntax
   example: 'source:\n  type: kafka\n  brokers: ["${env:KAFKA_BROKERS}"]\n  topic: inventory.events\n  startFrom: earliest',
   async create(options, ctx) {
     const conn = resolveConnection(options, ctx.baseDir, ctx.pipeline);

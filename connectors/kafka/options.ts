@@ -63,6 +63,7 @@ export const connectionSchema: Record<string, JsonSchema> = {
     type: 'array',
     minItems: 1,
     items: { type: 'string', pattern: '^[^\\s,:]+:\\d+(,[^\\s,:]+:\\d+)*$' },
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: documents the pipeline loader's ${env:…} syntax
     description: 'Bootstrap brokers, `host:port` (an entry may hold a comma-separated list, e.g. from `${env:KAFKA_BROKERS}`).',
   },
   clientId: { type: 'string', description: 'Kafka client id (default `stockbridge-<pipeline>`).' },
@@ -82,6 +83,7 @@ export const connectionSchema: Record<string, JsonSchema> = {
           ca: { type: 'string', description: 'CA bundle (PEM file).' },
           cert: { type: 'string', description: 'Client certificate (PEM file) for mutual TLS.' },
           key: { type: 'string', description: 'Client private key (PEM file).' },
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: documents the pipeline loader's ${env:…} syntax
           passphrase: { type: 'string', description: 'Key passphrase (use `${env:…}`).' },
           rejectUnauthorized: { type: 'boolean', default: true, description: 'Verify the broker certificate.' },
           servername: { type: 'string', description: 'SNI server name.' },
@@ -96,6 +98,7 @@ export const connectionSchema: Record<string, JsonSchema> = {
     properties: {
       mechanism: { enum: ['plain', 'scram-sha-256', 'scram-sha-512'] },
       username: { type: 'string' },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: documents the pipeline loader's ${env:…} syntax
       password: { type: 'string', description: 'Use `${env:KAFKA_PASSWORD}` or `${file:/run/secrets/kafka}`.' },
     },
   },
