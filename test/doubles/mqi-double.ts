@@ -281,7 +281,7 @@ export class QueueManagerDouble {
   /** Reason code of the next connects (e.g. 2059 while "down"), and how many. */
   #connectFailures: Array<number> = [];
   #down = 0;
-  #quiescing = false;
+  #quiescing = 0;
   #seq = 0;
   #msgSeq = 0;
   /** Called before each GetSync (fault injection hook); may throw or break connections. */
@@ -377,8 +377,9 @@ export class QueueManagerDouble {
     this.#down = connects;
   }
 
-  quiesce(on = true): void {
-    this.#quiescing = on;
+  /** Queue manager quiescing (2161, or 2202 CONNECTION_QUIESCING): verbs with FAIL_IF_QUIESCING and connects fail. */
+  quiesce(on = true, reason: number = MQC.MQRC_Q_MGR_QUIESCING): void {
+    this.#quiescing = on ? reason : 0;
   }
 
   // ---- the ibmmq surface ---------------------------------------------------------------------------------------
@@ -408,7 +409,7 @@ export class QueueManagerDouble {
         throw new MQError(MQC.MQCC_FAILED, fail, 'CONNX');
       }
       if (qmgr && qmgr !== this.name) throw new MQError(MQC.MQCC_FAILED, MQC.MQRC_Q_MGR_NAME_ERROR, 'CONNX');
-      if (this.#quiescing) throw new MQError(MQC.MQCC_FAILED, MQC.MQRC_Q_MGR_QUIESCING, 'CONNX');
+      if (this.#quiescing) throw new MQError(MQC.MQCC_FAILED, this.#quiescing, 'CONNX');
       if (this.credentials) {
         const csp = cno.SecurityParms;
         if (!csp || csp.UserId !== this.credentials.user || csp.Password !== this.credentials.password)
@@ -457,7 +458,7 @@ export class QueueManagerDouble {
       } catch (err) {
         return done(err as MQError, 0);
       }
-      if (this.#quiescing && gmo.Options & MQC.MQGMO_FAIL_IF_QUIESCING) return done(new MQError(MQC.MQCC_FAILED, MQC.MQRC_Q_MGR_QUIESCING, 'GET'), 0);
+      if (this.#quiescing && gmo.Options & MQC.MQGMO_FAIL_IF_QUIESCING) return done(new MQError(MQC.MQCC_FAILED, this.#quiescing, 'GET'), 0);
       const q = hobj.queue;
       const msg = q.fifo.peek();
       if (!msg) return done(new MQError(MQC.MQCC_FAILED, MQC.MQRC_NO_MSG_AVAILABLE, 'GET'), 0);

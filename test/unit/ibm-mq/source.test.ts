@@ -281,11 +281,14 @@ describe('ibm-mq source over the MQI (test double)', () => {
     expect(qm.stats.truncatedFailures).toBe(1);
   });
 
-  it('queue manager quiescing (2161): the batch in hand is committed, then the source reconnects when it is back', async () => {
+  it.each([
+    ['2161 Q_MGR_QUIESCING', MQC.MQRC_Q_MGR_QUIESCING],
+    ['2202 CONNECTION_QUIESCING', MQC.MQRC_CONNECTION_QUIESCING],
+  ])('quiescing (%s): the batch in hand is committed, then the source reconnects when it is back', async (_, reason) => {
     const qm = qmWith(3);
     let gets = 0;
     qm.beforeGet = () => {
-      if (++gets === 3) qm.quiesce(true);
+      if (++gets === 3) qm.quiesce(true, reason);
     };
     const r = await rig(qm, { batchSize: 100 });
     await until(() => r.order.includes('MQCMIT'));
