@@ -12,7 +12,8 @@
  *  - 2033 NO_MSG_AVAILABLE on an empty queue; 2080 TRUNCATED_MSG_FAILED (MQCC_WARNING) when the buffer is too
  *    small, leaving the message on the queue and reporting its length; 2079 with MQGMO_ACCEPT_TRUNCATED_MSG;
  *  - 2059 Q_MGR_NOT_AVAILABLE / 2538 HOST_NOT_AVAILABLE on connect while the queue manager is down; 2161
- *    Q_MGR_QUIESCING on verbs with FAIL_IF_QUIESCING while quiescing; 2085 UNKNOWN_OBJECT_NAME; 2035 NOT_AUTHORIZED;
+ *    Q_MGR_QUIESCING (or 2202 CONNECTION_QUIESCING) on connects and on gets with FAIL_IF_QUIESCING while quiescing;
+ *    2085 UNKNOWN_OBJECT_NAME; 2035 NOT_AUTHORIZED;
  *  - Inq of MQIA_BACKOUT_THRESHOLD / MQCA_BACKOUT_REQ_Q_NAME (blank-padded to 48 like the real MQCA attribute);
  *  - the call shapes: GetSync/Cmit/Back/Inq synchronous (throwing MQError, or calling an optional callback),
  *    ConnxPromise/OpenPromise/ClosePromise/DiscPromise/Put1Promise asynchronous.
