@@ -253,3 +253,47 @@ delivery: {batchSize: 100}
     300_000,
   );
 });
+
+describe('kafka start positions', () => {
+  it('startFrom latest / a timestamp for new groups, and resetOffsets replays', async () => {
+    const dir = tmp();
+    const topic = await createTopic(uniqueName('start'), 2);
+    const first = await produce(dir, topic, 200, 51);
+    await new Promise((r) => setTimeout(r, 1500));
+    const between = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 1500));
+    const second = await produce(dir, topic, 200, 52);
+    const consume = async (name: string, extra: string) => {
+      const s = await run(
+        dir,
+        name,
+        `pipeline: start-${name}
+source:
+  type: kafka
+  brokers: ${brokers()}
+  topic: ${topic}
+  groupId: ${name}-${topic}
+  valueFormat: avro
+  onceIdleMs: 3000
+${extra}
+mapping: identity
+sinks:
+  - {type: jsonl, path: ${name}.jsonl}
+`,
+      );
+      expect(s.status, s.error).toBe('ok');
+      return readJsonl(join(dir, `${name}.jsonl`)).map((e) => e.eventId);
+    };
+    expect(await consume('latest', '  startFrom: latest')).toEqual([]);
+    expect(new Set(await consume('ts', `  startFrom: "${between}"`))).toEqual(new Set(second));
+    const all = await consume('replay', '  startFrom: earliest');
+    expect(new Set(all)).toEqual(new Set([...first, ...second]));
+    // Same group again: nothing new; with resetOffsets to the timestamp: the second half again.
+    expect(await consume('replay', '  startFrom: earliest')).toHaveLength(400);
+    const { rmSync } = await import('node:fs');
+    rmSync(join(dir, 'replay.jsonl'));
+    expect(await consume('replay', '  startFrom: earliest')).toEqual([]);
+    expect(new Set(await consume('replay', `  startFrom: "${between}"\n  resetOffsets: true`))).toEqual(new Set(second));
+  });
+});
+
