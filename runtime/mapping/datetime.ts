@@ -381,40 +381,49 @@ function fixedLayout(tokens: readonly Token[]): FixedLayout | null {
   return l;
 }
 
-function d2(t: string, i: number): number {
-  const a = t.charCodeAt(i) - 48;
-  const b = t.charCodeAt(i + 1) - 48;
-  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+/** Character i of the text a + b, without building it (a concatenation would be a rope V8 must flatten). */
+function cc(a: string, la: number, b: string, i: number): number {
+  return i < la ? a.charCodeAt(i) : b.charCodeAt(i - la);
 }
 
-/** Fast path for fixed-width patterns; null when anything is off (the general scanner then reports the error). */
-function parseFixed(text: string, l: FixedLayout, zone: Zone): string | null {
-  if (text.length !== l.length) return null;
+function d2(a: string, la: number, b: string, i: number): number {
+  const x = cc(a, la, b, i) - 48;
+  const y = cc(a, la, b, i + 1) - 48;
+  return x >= 0 && x <= 9 && y >= 0 && y <= 9 ? x * 10 + y : -1;
+}
+
+/**
+ * Fast path for fixed-width patterns, reading the text a + b (b may be empty); null when anything is off (the general
+ * scanner then reports the error).
+ */
+function parseFixed(a: string, b: string, l: FixedLayout, zone: Zone): string | null {
+  const la = a.length;
+  if (la + b.length !== l.length) return null;
   const lits = l.lits;
-  for (let i = 0; i < lits.length; i += 2) if (text.charCodeAt(lits[i]) !== lits[i + 1]) return null;
+  for (let i = 0; i < lits.length; i += 2) if (cc(a, la, b, lits[i]) !== lits[i + 1]) return null;
   let y = 1970;
   if (l.year >= 0) {
-    const a = d2(text, l.year);
-    if (a < 0) return null;
-    if (l.year2) y = 2000 + a;
+    const c = d2(a, la, b, l.year);
+    if (c < 0) return null;
+    if (l.year2) y = 2000 + c;
     else {
-      const b = d2(text, l.year + 2);
-      if (b < 0) return null;
-      y = a * 100 + b;
+      const e = d2(a, la, b, l.year + 2);
+      if (e < 0) return null;
+      y = c * 100 + e;
       if (y < 1) return null;
     }
   }
-  const mo = l.month >= 0 ? d2(text, l.month) : 1;
-  const d = l.day >= 0 ? d2(text, l.day) : 1;
+  const mo = l.month >= 0 ? d2(a, la, b, l.month) : 1;
+  const d = l.day >= 0 ? d2(a, la, b, l.day) : 1;
   if (mo < 1 || mo > 12 || d < 1 || d > (mo === 2 && isLeap(y) ? 29 : DAYS_IN_MONTH[mo - 1])) return null;
-  const h = l.hour >= 0 ? d2(text, l.hour) : 0;
-  const mi = l.minute >= 0 ? d2(text, l.minute) : 0;
-  const s = l.second >= 0 ? d2(text, l.second) : 0;
+  const h = l.hour >= 0 ? d2(a, la, b, l.hour) : 0;
+  const mi = l.minute >= 0 ? d2(a, la, b, l.minute) : 0;
+  const s = l.second >= 0 ? d2(a, la, b, l.second) : 0;
   if (h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return null;
   let ms = 0;
   if (l.frac >= 0) {
     for (let i = 0; i < l.fracWidth; i++) {
-      const c = text.charCodeAt(l.frac + i) - 48;
+      const c = cc(a, la, b, l.frac + i) - 48;
       if (!(c >= 0 && c <= 9)) return null;
       ms = ms * 10 + c;
     }
@@ -716,7 +725,7 @@ function two(text: string, i: number): number {
  */
 export function parseWithPattern(text: string, p: DatePattern, zone: Zone | null): string {
   if (p.fixed !== null && zone !== null) {
-    const r = parseFixed(text, p.fixed, zone);
+    const r = parseFixed(text, '', p.fixed, zone);
     if (r !== null) return r;
   }
   const hasOff = scan(text, p);
@@ -724,6 +733,15 @@ export function parseWithPattern(text: string, p: DatePattern, zone: Zone | null
   if (hasOff) return isoOfMillis(days * MS_DAY + pH * MS_HOUR + pMi * 60_000 + pS * 1000 + pMs - pOff, pUs);
   if (!zone) fault(`parseDate: ${JSON.stringify(text)} has no UTC offset and no time zone was given`);
   return zone.isoOfLocal(days, pH, pMi, pS, pMs, pUs);
+}
+
+/** parseDate(a & b, pattern, zone) without building a & b: same result as parseWithPattern(a + b, …). */
+export function parseWithPattern2(a: string, b: string, p: DatePattern, zone: Zone | null): string {
+  if (p.fixed !== null && zone !== null) {
+    const r = parseFixed(a, b, p.fixed, zone);
+    if (r !== null) return r;
+  }
+  return parseWithPattern(a + b, p, zone);
 }
 
 const ISO_RE =

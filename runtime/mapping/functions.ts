@@ -11,6 +11,7 @@ import {
   PatternError,
   parseIso,
   parseWithPattern,
+  parseWithPattern2,
   zoneOrFault,
   getZone,
   type DatePattern,
@@ -19,6 +20,7 @@ import {
 import { Dec, ROUNDING_MODES, type RoundingMode } from './decimal.ts';
 import { fault } from './fault.ts';
 import type { CallCtx, Compiled, Fn, Frame, Ty } from './frame.ts';
+import type { Node } from './parser.ts';
 import { KEY_SEP, type Table } from './tables.ts';
 import { equals, isAbsent, isNumeric, keyText, show, toBool, toDec, toInt, toText } from './values.ts';
 
@@ -723,6 +725,35 @@ export const FUNCTIONS: Record<string, FnSpec> = {
         c.error(
           "parseDate() needs a time zone (third argument, e.g. 'Europe/Paris' or 'UTC') unless the pattern reads a UTC offset (XXX)",
         );
+      const x = c.node.args[0];
+      if (typeof p !== 'function' && p.fixed !== null && x.k === 'binary' && x.op === '&') {
+        // parseDate(date & time, …): read the parts in place instead of concatenating them (see parseWithPattern2)
+        const parts: Node[] = [];
+        const walk = (n: Node) => {
+          if (n.k === 'binary' && n.op === '&') {
+            walk(n.a);
+            walk(n.b);
+          } else parts.push(n);
+        };
+        walk(x);
+        const fns = parts.map((n) => c.sub(n).fn);
+        const last = fns.pop()!;
+        const head = fns;
+        const zf = typeof z === 'function' ? z : null;
+        const zc = typeof z === 'function' ? null : (z as Zone | null);
+        return {
+          node: c.node,
+          t: 'instant',
+          fn: (f) => {
+            let a = '';
+            for (let i = 0; i < head.length; i++) a += text(head[i](f)) ?? '';
+            const b = text(last(f)) ?? '';
+            if (a === '' && b === '') return null;
+            const zone = zf !== null ? (zf(f) as Zone) : zc;
+            return parseWithPattern2(a, b, p, zone);
+          },
+        };
+      }
       if (typeof p !== 'function' && (z === null || typeof z !== 'function')) {
         const zone = z as Zone | null;
         return {

@@ -242,6 +242,18 @@ describe('dates in expressions', () => {
       fault: 'unknown time zone "Nowhere/Else"',
     });
     expect(ev("parseDate(empty, 'yyyyMMdd', 'UTC')", rec)).toBe(null);
+    // date & time parts are read in place: same results and messages as the joined text
+    expect(ev("parseDate(d & ' ' & t, 'yyyyMMdd HHmmss', 'Europe/Paris')", rec)).toBe('2024-03-01T08:15:00.000Z');
+    expect(ev("parseDate(nothing & empty, 'yyyyMMddHHmmss', 'UTC')", rec)).toBe(null);
+    expect(ev("parseDate(d & nothing, 'yyyyMMddHHmmss', 'UTC')", rec)).toEqual({
+      fault: 'parseDate: "20240301" does not match "yyyyMMddHHmmss" (expected 2 digits at position 9)',
+    });
+    expect(ev("parseDate(d & t, 'yyyyMMddHHmmss', 'UTC')", { d: '2024023', t: '1091500' })).toEqual({
+      fault: 'parseDate: "20240231091500" does not match "yyyyMMddHHmmss" (day 31 out of range for 2024-02)',
+    });
+    expect(ev("parseDate(d & t, 'yyyyMMddHHmmss', 'UTC')", { d: '202402', t: '29091500' })).toBe(
+      '2024-02-29T09:15:00.000Z',
+    );
     expect(ev("parseIso('2024-03-01T10:00:00+01:00')", rec)).toBe('2024-03-01T09:00:00.000Z');
     expect(ev("fromEpoch(1700000000, 's')", rec)).toBe('2023-11-14T22:13:20.000Z');
     expect(ev("fromEpoch('1700000000123')", rec)).toBe('2023-11-14T22:13:20.123Z');
