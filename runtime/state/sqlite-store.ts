@@ -92,6 +92,7 @@ export class SqliteStateStore implements StateStore {
       markDl: db.prepare('UPDATE dead_letters SET replayed_at = ? WHERE id = ?'),
       countDl: db.prepare('SELECT count(*) AS n FROM dead_letters WHERE (? OR replayed_at IS NULL)'),
       getOb: db.prepare('SELECT * FROM outbox WHERE scope = ? AND id = ?'),
+      stateOb: db.prepare('SELECT state FROM outbox WHERE scope = ? AND id = ?'),
       addOb: db.prepare(
         "INSERT INTO outbox (scope, id, state, key, request, attempts, created_at, updated_at) VALUES (?, ?, 'PENDING', ?, ?, 0, ?, ?)",
       ),
@@ -216,7 +217,7 @@ export class SqliteStateStore implements StateStore {
     this.#tx(() => {
       for (const u of updates) {
         if (u.from) {
-          const row = this.#stmts.getOb.get(scope, u.id) as ObRow | undefined;
+          const row = this.#stmts.stateOb.get(scope, u.id) as { state: OutboxState } | undefined;
           if (!row || !u.from.includes(row.state)) continue;
         }
         const result = u.result === undefined ? null : JSON.stringify(u.result);

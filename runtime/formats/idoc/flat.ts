@@ -221,12 +221,16 @@ export class FlatIdocDecoder implements StreamDecoder {
   #record(s: number, e: number, line: number | undefined, lines: boolean): void {
     const q = this.#q;
     const enc = this.#o.encoding;
-    if (enc === 'utf-8' && !validUtf8(q.buf, s, e)) {
-      const bad = invalidUtf8Positions(q.buf, s, e)[0] ?? s;
-      this.#bad(s, `invalid UTF-8 byte ${describeByte(q.buf[bad])}`, line, this.#base + bad);
-      return;
-    }
-    const text = decodeBytes(q.buf, s, e, enc);
+    let text: string;
+    if (enc === 'utf-8') {
+      // Almost every record is ASCII: one SIMD check, then the cheapest decoding.
+      if (isAscii(q.buf.subarray(s, e))) text = q.buf.toString('latin1', s, e);
+      else if (!validUtf8(q.buf, s, e)) {
+        const bad = invalidUtf8Positions(q.buf, s, e)[0] ?? s;
+        this.#bad(s, `invalid UTF-8 byte ${describeByte(q.buf[bad])}`, line, this.#base + bad);
+        return;
+      } else text = q.buf.toString('utf8', s, e);
+    } else text = decodeBytes(q.buf, s, e, enc);
     if (text.startsWith('EDI_DC')) {
       this.#finishAt(s, line);
       this.#cur = {
@@ -347,7 +351,7 @@ export class FlatIdocDecoder implements StreamDecoder {
   #emitCurrent(e: number, endLine = this.#line): void {
     const cur = this.#cur!;
     this.#cur = undefined;
-    const raw = cur.start >= 0 ? decodeBytes(this.#q.buf, cur.start, e, this.#o.encoding) : (cur.rawHead ?? '');
+    const raw = cur.start >= 0 ? this.#text(cur.start, e) : (cur.rawHead ?? '');
     const rec: DecodedRecord = { raw, offset: cur.offset, end: this.#base + e };
     if (this.#framing === 'lines') {
       rec.line = cur.line;
@@ -356,6 +360,13 @@ export class FlatIdocDecoder implements StreamDecoder {
     if (cur.error) rec.error = cur.error;
     else rec.value = cur.builder.tree;
     this.#out.push(rec);
+  }
+
+  /** Text of bytes [s, e) (valid: every record in it was checked). */
+  #text(s: number, e: number): string {
+    const b = this.#q.buf;
+    if (this.#o.encoding !== 'utf-8') return decodeBytes(b, s, e, this.#o.encoding);
+    return isAscii(b.subarray(s, e)) ? b.toString('latin1', s, e) : b.toString('utf8', s, e);
   }
 
   /** Drop bytes no open IDoc needs any more. */
