@@ -3,7 +3,7 @@
  *
  *   new event ─► PENDING (attempts 0) ─stage, count attempt─► call SAP ─┬─ posted ──────────► POSTED (document, year)
  *                                                                       ├─ business error ──► dead letter, then FAILED
- *                                                                       ├─ not sent ────────► PENDING (retry later)
+ *                                                                       ├─ not sent ────────► PENDING, attempt not counted
  *                                                                       └─ timeout / lost ──► UNCERTAIN
  *   PENDING with attempts > 0 (a crash mid-call) or UNCERTAIN ─ wait settleMs, look the key up in SAP ─┬─ found ─► POSTED
  *                                                                                                     └─ absent ─► post
@@ -127,7 +127,8 @@ export class PostingOutbox {
         return { kind: 'failed' };
       }
       case 'not-sent':
-        await store.updateOutbox(scope, [{ id: entry.id, state: 'PENDING', error: r.error }]);
+        // certainly not sent: the next attempt needs no lookup
+        await store.updateOutbox(scope, [{ id: entry.id, state: 'PENDING', error: r.error, unsent: true }]);
         return r.fatal ? { kind: 'fatal', error: r.error } : { kind: 'open', error: r.error };
       case 'uncertain':
         await store.updateOutbox(scope, [{ id: entry.id, state: 'UNCERTAIN', error: r.error }]);
@@ -146,18 +147,4 @@ export class PostingOutbox {
       error: { stage: 'sink', reason },
     });
   }
-}
-
-/** Runs fn over items with at most n at a time; results in item order. */
-export async function pool<T, R>(items: readonly T[], n: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  return out;
 }

@@ -3,13 +3,13 @@
  *
  * write(events): map each event through the rules (rules.ts); open its outbox entry (outbox.ts); bring every entry
  * to POSTED, FAILED (dead-lettered) or "already final" (a duplicate, skipped) — directly with `concurrency` postings
- * in parallel, or through the BullMQ posting queue (queue.ts). write() resolves only when every event of the batch is
+ * in parallel (across all batches in flight), or through the BullMQ posting queue (queue.ts). write() resolves only when every event of the batch is
  * final; otherwise it rejects with a TransientError and the engine retries the batch (final entries are skipped, open
  * ones are looked up in SAP before anything is sent again). A configuration problem (logon refused) stops the pipeline.
  */
 import type { InventoryEvent } from '../../runtime/contracts/event.ts';
 import { type Logger, type Sink, type SinkContext, TransientError, type WriteInfo } from '../../runtime/contracts/spi.ts';
-import { type Outcome, type PostingOutbox, pool, requestOf, type Work } from './outbox.ts';
+import { type Outcome, type PostingOutbox, requestOf, type Work } from './outbox.ts';
 import type { Transport } from './posting.ts';
 import type { PostingQueue } from './queue.ts';
 import type { PostingRules } from './rules.ts';
@@ -32,9 +32,23 @@ export class SapPostingSink implements Sink {
   readonly #inflight = new Map<string, Promise<unknown>>();
   readonly #pending = new Set<Promise<unknown>>();
   #pruned = 0;
+  /** Postings in flight across all writes (the engine may have many batches out at once). */
+  #active = 0;
+  readonly #slotWaiters: Array<() => void> = [];
 
   constructor(p: SinkParts) {
     this.#p = p;
+  }
+
+  async #withSlot<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#active >= this.#p.concurrency) await new Promise<void>((r) => this.#slotWaiters.push(r));
+    this.#active++;
+    try {
+      return await fn();
+    } finally {
+      this.#active--;
+      this.#slotWaiters.shift()?.();
+    }
   }
 
   write(events: readonly InventoryEvent[], _info?: WriteInfo): Promise<void> {
@@ -70,7 +84,13 @@ export class SapPostingSink implements Sink {
       const entries = await outbox.open(work);
       const outcomes: Outcome[] = queue
         ? await queue.run(work, entries)
-        : await pool(entries, this.#p.concurrency, (entry, i) => outbox.process(entry, work[i].event));
+        : await Promise.all(
+            entries.map((entry, i) =>
+              entry.state === 'POSTED' || entry.state === 'FAILED'
+                ? ({ kind: 'duplicate', state: entry.state } as const)
+                : this.#withSlot(() => outbox.process(entry, work[i].event)),
+            ),
+          );
       let open = 0;
       let firstError = '';
       const counts = { posted: 0, resolved: 0, duplicates: 0, failed: 0 };

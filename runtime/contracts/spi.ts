@@ -287,6 +287,8 @@ export interface OutboxUpdate {
   error?: string | null;
   /** Count one more attempt at the target. */
   attempt?: boolean;
+  /** The last counted attempt certainly never reached the target (connection refused): take its count back. */
+  unsent?: boolean;
 }
 
 export interface StateStore {

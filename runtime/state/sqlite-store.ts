@@ -97,7 +97,7 @@ export class SqliteStateStore implements StateStore {
         "INSERT INTO outbox (scope, id, state, key, request, attempts, created_at, updated_at) VALUES (?, ?, 'PENDING', ?, ?, 0, ?, ?)",
       ),
       setOb: db.prepare(
-        'UPDATE outbox SET state = ?, result = coalesce(?, result), error = ?, attempts = attempts + ?, updated_at = ? WHERE scope = ? AND id = ?',
+        'UPDATE outbox SET state = ?, result = coalesce(?, result), error = ?, attempts = max(0, attempts + ?), updated_at = ? WHERE scope = ? AND id = ?',
       ),
       listOb: db.prepare('SELECT * FROM outbox WHERE scope = ? AND seq > ? ORDER BY seq LIMIT ?'),
       countOb: db.prepare('SELECT state, count(*) AS n FROM outbox WHERE scope = ? GROUP BY state'),
@@ -221,7 +221,7 @@ export class SqliteStateStore implements StateStore {
           if (!row || !u.from.includes(row.state)) continue;
         }
         const result = u.result === undefined ? null : JSON.stringify(u.result);
-        const r = this.#stmts.setOb.run(u.state, result, u.error ?? null, u.attempt ? 1 : 0, now, scope, u.id);
+        const r = this.#stmts.setOb.run(u.state, result, u.error ?? null, (u.attempt ? 1 : 0) - (u.unsent ? 1 : 0), now, scope, u.id);
         if (Number(r.changes) > 0) moved.push(u.id);
       }
     });

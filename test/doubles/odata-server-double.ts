@@ -65,7 +65,7 @@ export class ODataServerDouble {
   /** Faults applied to the next POSTs (FIFO); a function decides per request. */
   readonly script: Array<Fault | ((body: Record<string, any>) => Fault | undefined)> = [];
   /** Counters of requests seen. */
-  readonly requests = { tokenFetch: 0, post: 0, lookup: 0, rejectedToken: 0 };
+  readonly requests = { tokenFetch: 0, post: 0, lookup: 0, rejectedToken: 0, inFlight: 0, maxInFlight: 0 };
   readonly #sessions = new Map<string, Session>();
   readonly #hanging = new Set<ServerResponse>();
   #next = 4_900_000_000;
@@ -109,6 +109,11 @@ export class ODataServerDouble {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://double');
+    if (req.method === 'POST') {
+      const r = this.requests;
+      r.maxInFlight = Math.max(r.maxInFlight, ++r.inFlight);
+      res.once('close', () => r.inFlight--);
+    }
     const body = await readBody(req);
     if (this.o.latencyMs) await new Promise((r) => setTimeout(r, this.o.latencyMs));
     if (url.pathname === '/__double/stats') return this.#json(res, 200, this.stats());

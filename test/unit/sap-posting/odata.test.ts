@@ -147,6 +147,15 @@ describe('sap-posting over OData (API_MATERIAL_DOCUMENT_SRV double)', () => {
     doubles.push(back);
     await h.sink.write([event(1)], {});
     expect(back.documents).toHaveLength(1);
+    // the refused connection certainly sent nothing: no lookup before the new attempt
+    expect(back.requests.lookup).toBe(0);
+  });
+
+  it('at most `concurrency` postings in flight, across all batches the engine has out', async () => {
+    const { sap, h } = await setup({ latencyMs: 15 }, { concurrency: 3 });
+    await Promise.all([0, 1, 2, 3].map((b) => h.sink.write(Array.from({ length: 8 }, (_, i) => event(b * 100 + i)), {})));
+    expect(sap.documents).toHaveLength(32);
+    expect(sap.requests.maxInFlight).toBe(3);
   });
 
   it('a refused logon stops the pipeline (not retried as transient)', async () => {
