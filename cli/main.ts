@@ -11,7 +11,9 @@ import { registerConnectorsCommand } from './commands/connectors.ts';
 import { registerDlqCommands } from './commands/dlq.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerSchemaCommand } from './commands/schema.ts';
+import { registerStatusCommand } from './commands/status.ts';
 import { registerValidateCommand } from './commands/validate.ts';
+import { registerWorkerCommand } from './commands/worker.ts';
 
 export const EXIT = { OK: 0, FAILURE: 1, INVALID: 2 } as const;
 
@@ -44,6 +46,8 @@ export function buildProgram(): Command {
   registerConnectorsCommand(program);
   registerDlqCommands(program);
   registerSchemaCommand(program);
+  registerWorkerCommand(program);
+  registerStatusCommand(program);
   return program;
 }
 
