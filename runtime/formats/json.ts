@@ -249,9 +249,13 @@ class JsonDecoder implements StreamDecoder {
     this.#callSnaps = [];
   }
 
+  /** The containers as resume-state frames; rebuilt only when the chain of containers on the path changed. */
+  #framesCache: JsonResumeState['frames'] | null = null;
+
   #snap(): JsonResumeState {
     if (this.#state === S_DONE) return { frames: [], done: true };
-    return { frames: this.#frames.map((f, i) => [this.#types[i], f.mode, f.d]) };
+    this.#framesCache ??= this.#frames.map((f, i) => [this.#types[i], f.mode, f.d]);
+    return { frames: this.#framesCache };
   }
 
   push(chunk: Uint8Array): DecodedRecord[] {
@@ -538,13 +542,19 @@ class JsonDecoder implements StreamDecoder {
 
   #open(t: number, mode: number, d: number): void {
     this.#types.push(t);
-    if (mode >= 0) this.#frames.push({ mode, d });
+    if (mode >= 0) {
+      this.#frames.push({ mode, d });
+      this.#framesCache = null;
+    }
     this.#state = t === OBJ ? S_OBJ_FIRST : S_ARR_FIRST;
   }
 
   #close(): void {
     this.#types.pop();
-    if (this.#frames.length > this.#types.length) this.#frames.pop();
+    if (this.#frames.length > this.#types.length) {
+      this.#frames.pop();
+      this.#framesCache = null;
+    }
     this.#afterValue();
   }
 
