@@ -7,7 +7,7 @@
  * Every implementation's output is checked against ours on a sample before timing, so the comparison is like for like.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jsonata from 'jsonata';
 import { EventIdNamespace } from '../runtime/contracts/event-id.ts';
@@ -225,7 +225,7 @@ for (let i = 0; i < 1_000_000; i++) h = ns.idOf(`sales.csv:${i}\u001f0`);
 const hashNs = ((cpuMs() - th) * 1e6) / 1_000_000;
 void h;
 
-const env = machine();
+const env = `${machine()}, load average ${loadavg()[0].toFixed(1)} at the start`;
 const o = best(noIds);
 const oi = best(withIds);
 const j = best(jsonNo);

@@ -219,6 +219,7 @@ interface MappingDoc {
   filter?: unknown;
   validate?: RuleDoc[];
   key?: unknown[];
+  keyOnly?: boolean;
   event?: Record<string, unknown>;
   emit?: Array<Record<string, unknown>>;
   tests?: unknown;
@@ -334,6 +335,9 @@ class MappingCompiler {
     const rules = (d.validate ?? []).map((_, i) => this.rule(['validate', i], false));
     const keyFns = (d.key ?? []).map((_, i) => this.expr(['key', i], false, `key[${i}]`));
     const keyOf: ((f: Frame) => string) | null = keyFns.length ? keyFunction(keyFns.map((k) => k.fn)) : null;
+    if (d.keyOnly === true && keyOf === null)
+      throw this.y.error(['keyOnly'], 'keyOnly: true needs key: (the fields the ids come from)');
+    const keyOnly = d.keyOnly === true;
     const templates = this.templates();
 
     const ns =
@@ -393,7 +397,7 @@ class MappingCompiler {
         f.field = undefined;
         for (let i = 0; i < rules.length; i++) rules[i](f);
         f.field = 'key';
-        f.keyText = keyOf === null ? rec.ref : keyOf(f);
+        f.keyText = keyOf === null ? rec.ref : keyOnly ? keyOf(f) : rec.ref + SEP + keyOf(f);
         for (let ti = 0; ti < nt; ti++) {
           const t = templates[ti];
           if (t.forEach === null) {

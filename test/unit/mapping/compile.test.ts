@@ -498,18 +498,24 @@ emit:
     expect(out.map((e) => e.source.recordRef)).toEqual(['r1']);
   });
 
-  it('event ids: replay gives the same id; a declared key replaces the record ref', async () => {
+  it('event ids: from the record ref, the declared key and the event index; keyOnly leaves the ref out', async () => {
+    const ns = new EventIdNamespace('t');
     const plain = await compile(withEvent({}));
+    expect(mapOne(plain, REC, 'a.csv:3').events[0].eventId).toBe(ns.id('a.csv:3', '0'));
     expect(mapOne(plain, REC, 'a.csv:3').events[0].eventId).toBe(mapOne(plain, REC, 'a.csv:3').events[0].eventId);
     expect(mapOne(plain, REC, 'a.csv:3').events[0].eventId).not.toBe(mapOne(plain, REC, 'b.csv:3').events[0].eventId);
+    // records sharing a ref (several records in one message) are told apart by the key
     const keyed = await compile(withEvent({}, 'key: [store, ticket]\n'));
-    const k1 = mapOne(keyed, { ...REC, store: 'S1', ticket: 7 }, 'a.csv:3').events[0].eventId;
-    expect(mapOne(keyed, { ...REC, store: 'S1', ticket: '7' }, 'resent.csv:9').events[0].eventId).toBe(k1);
-    expect(k1).toBe(new EventIdNamespace('t').id('S1', '7', '0'));
-    const withRef = await compile(withEvent({}, 'key: [$record.ref, store]\n'));
-    expect(mapOne(withRef, { ...REC, store: 'S1' }, 'a.csv:3').events[0].eventId).toBe(
-      new EventIdNamespace('t').id('a.csv:3', 'S1', '0'),
-    );
+    const k1 = mapOne(keyed, { ...REC, store: 'S1', ticket: 7 }, 'msg-1').events[0].eventId;
+    expect(k1).toBe(ns.id('msg-1', 'S1', '7', '0'));
+    expect(mapOne(keyed, { ...REC, store: 'S1', ticket: 8 }, 'msg-1').events[0].eventId).not.toBe(k1);
+    expect(mapOne(keyed, { ...REC, store: 'S1', ticket: '7' }, 'msg-1').events[0].eventId).toBe(k1);
+    // keyOnly: the same business record in a re-sent file keeps its ids
+    const only = await compile(withEvent({}, 'key: [store, ticket]\nkeyOnly: true\n'));
+    const o1 = mapOne(only, { ...REC, store: 'S1', ticket: 7 }, 'a.csv:3').events[0].eventId;
+    expect(mapOne(only, { ...REC, store: 'S1', ticket: '7' }, 'resent.csv:9').events[0].eventId).toBe(o1);
+    expect(o1).toBe(ns.id('S1', '7', '0'));
+    expect(await compileError(withEvent({}, 'keyOnly: true\n'))).toMatch(/keyOnly: true needs key:/);
     const other = await compile(withEvent({}), scratch(), { namespace: 'pipeline-x' });
     expect(mapOne(other, REC, 'a.csv:3').events[0].eventId).toBe(new EventIdNamespace('pipeline-x').id('a.csv:3', '0'));
   });
