@@ -539,9 +539,11 @@ class XmlDecoder implements StreamDecoder {
     const obj: Record<string, unknown> = {};
     let attrs = false;
     const keep = this.#c.keepPrefixes;
-    for (const [name, value] of Object.entries(tag.attributes)) {
+    const a = tag.attributes;
+    for (const name in a) {
       if (name === 'xmlns' || name.startsWith('xmlns:')) continue;
-      setProp(obj, `@${keep ? name : localName(name)}`, value);
+      // '@…' can never be __proto__.
+      obj[`@${keep ? name : localName(name)}`] = a[name];
       attrs = true;
     }
     return { obj, text: '', children: false, attrs, key: keep ? tag.name : localName(tag.name) };
@@ -564,10 +566,17 @@ class XmlDecoder implements StreamDecoder {
         const parent = this.#nodes[this.#nodes.length - 1];
         parent.children = true;
         const v = node.children || node.attrs ? this.#finish(node) : node.text;
-        const cur = parent.obj[node.key];
-        if (cur === undefined) setProp(parent.obj, node.key, this.#c.alwaysArray.has(node.key) ? [v] : v);
-        else if (Array.isArray(cur)) cur.push(v);
-        else setProp(parent.obj, node.key, [cur, v]);
+        const key = node.key;
+        const po = parent.obj;
+        // An own property only: po['__proto__'] would read the prototype.
+        const cur = key === '__proto__' ? Object.getOwnPropertyDescriptor(po, key)?.value : po[key];
+        const always = this.#c.alwaysArray;
+        if (cur === undefined) {
+          const value = always.size > 0 && always.has(key) ? [v] : v;
+          if (key === '__proto__') setProp(po, key, value);
+          else po[key] = value;
+        } else if (Array.isArray(cur)) cur.push(v);
+        else setProp(po, key, [cur, v]);
       }
       return;
     }

@@ -161,6 +161,7 @@ describe('csv: records, offsets and lines', () => {
     const v = records[0].value as Record<string, string>;
     expect(Object.getPrototypeOf(v)).toBe(Object.prototype);
     expect(Object.keys(v)).toEqual(['__proto__', 'x']);
+    expect(Object.getOwnPropertyDescriptor(v, '__proto__')?.value).toBe('1');
     expect(v.x).toBe('2');
   });
 

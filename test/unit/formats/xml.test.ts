@@ -83,10 +83,15 @@ describe('xml: records', () => {
   });
 
   it('does not mistake an own property for __proto__', () => {
-    const { records } = decode(xml('/R/O'), bytes('<R><O><__proto__>x</__proto__></O></R>'));
+    const { records } = decode(
+      xml('/R/O'),
+      bytes('<R><O><__proto__>x</__proto__></O><O><__proto__>y</__proto__><__proto__>z</__proto__></O></R>'),
+    );
     const v = records[0].value as Record<string, unknown>;
     expect(Object.getPrototypeOf(v)).toBe(Object.prototype);
     expect(Object.keys(v)).toEqual(['__proto__']);
+    expect(Object.getOwnPropertyDescriptor(v, '__proto__')?.value).toBe('x');
+    expect(Object.getOwnPropertyDescriptor(records[1].value, '__proto__')?.value).toEqual(['y', 'z']);
   });
 
   it('decodes message payloads', () => {
