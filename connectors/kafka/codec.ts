@@ -138,9 +138,13 @@ export function partitionFor(key: Uint8Array, partitions: number): number {
 
 const b = (s: string | null | undefined): Buffer | undefined => (s ? Buffer.from(s) : undefined);
 
-/** Lineage headers of one event (empty values are left out). */
-export function lineageHeaders(e: InventoryEvent, pipeline: string, constant: Record<string, Buffer>): Record<string, Buffer> {
+/** Lineage headers of one event (empty values are left out); `minimal`: the event id only. */
+export function lineageHeaders(e: InventoryEvent, pipeline: string, constant: Record<string, Buffer>, minimal = false): Record<string, Buffer> {
   const h: Record<string, Buffer> = { ...constant };
+  if (minimal) {
+    h[HEADERS.eventId] = Buffer.from(e.eventId);
+    return h;
+  }
   const put = (k: string, v: string | null | undefined) => {
     const x = b(v);
     if (x) h[k] = x;

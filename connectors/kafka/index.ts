@@ -76,6 +76,12 @@ export const kafkaSinkOptions: JsonSchema = {
       default: 'dead-letter',
       description: 'An event larger than the topic’s max.message.bytes: to the dead-letter store, or stop the pipeline.',
     },
+    lineageHeaders: {
+      enum: ['full', 'minimal'],
+      default: 'full',
+      description:
+        '`full`: event id, event type, source system, record reference, pipeline and mapping headers on every record; `minimal`: the event id only (each header costs producer and consumer time).',
+    },
     createTopics: topicCreationSchema,
   },
 };

@@ -31,6 +31,7 @@ export interface KafkaSinkOptions extends ConnectionOptions {
   batch: { lingerMs: number; maxMessages: number; maxBytes: number };
   maxInFlight?: number;
   oversized: 'dead-letter' | 'fail';
+  lineageHeaders: 'full' | 'minimal';
   createTopics?: TopicCreation;
 }
 
@@ -127,12 +128,13 @@ export class KafkaSink implements Sink {
     const oversized: DeadLetterInput[] = [];
     let bytes = 0;
     const pipeline = this.#ctx.pipeline;
+    const minimal = this.#o.lineageHeaders === 'minimal';
     try {
       for (const e of events) {
         const topic = this.#topicOf(e);
         const value = this.#encoder.encode(e, topic);
         const key = this.#key ? this.#key(e) : null;
-        const headers = lineageHeaders(e, pipeline, this.#constantHeaders);
+        const headers = lineageHeaders(e, pipeline, this.#constantHeaders, minimal);
         const n = this.#partitions.get(topic)!;
         const partition = key ? partitionFor(key, n) : this.#roundRobin++ % n;
         let size = value.length + (key?.length ?? 0) + 70;
