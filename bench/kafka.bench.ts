@@ -12,7 +12,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { builtinRegistry } from '../connectors/index.ts';
 import { loadPipeline } from '../runtime/config/pipeline.ts';
@@ -77,16 +77,22 @@ const input = join(dir, 'store-sales-bench.csv');
 writeFileSync(input, csv(EVENTS));
 const mapping = join(ROOT, 'mappings', 'store-sales.yaml');
 const topics: Record<string, string> = {};
+const produceRates = new Map<string, number>();
 let valueBytes = 0;
 
 try {
-  for (const client of CLIENTS) {
-    const topic = `bench.${client}.${process.pid}`;
-    topics[client] = topic;
+  const variants = [
+    { client: 'platformatic', headers: 'full' },
+    { client: 'kafkajs', headers: 'full' },
+    { client: 'platformatic', headers: 'minimal' },
+  ] as const;
+  for (const { client, headers } of variants) {
+    const topic = `bench.${client}.${headers}.${process.pid}`;
+    if (headers === 'full') topics[client] = topic;
     createTopic(topic, 6);
     const r = await runPipeline(
-      `produce-${client}`,
-      `pipeline: bench-produce-${client}
+      `produce-${client}-${headers}`,
+      `pipeline: bench-produce-${client}-${headers}
 source:
   type: file
   path: ${input}
@@ -97,23 +103,27 @@ sinks:
     brokers: ["${broker}"]
     topic: ${topic}
     format: avro
+    lineageHeaders: ${headers}
 delivery:
   batchSize: 5000
 `,
     );
-    if (r.events !== EVENTS) throw new Error(`produce ${client}: ${r.events} events out of ${EVENTS}`);
+    if (r.events !== EVENTS) throw new Error(`produce ${client}/${headers}: ${r.events} events out of ${EVENTS}`);
     const rate = Math.round(r.events / r.secs);
+    produceRates.set(`${client}, ${headers} headers`, rate);
     report({
       bench: 'kafka',
-      case: `store CSV → Kafka (Avro, acks=all, idempotent), ${client}, ${EVENTS.toLocaleString('en-US')} events, 6 partitions`,
+      case: `store CSV → Kafka (Avro, acks=all, idempotent), ${client}, ${headers} lineage headers, ${EVENTS.toLocaleString('en-US')} events, 6 partitions`,
       metric: 'throughput',
       value: rate,
       unit: 'events/s',
       target: '≥ 100,000',
       ok: rate >= 100_000,
       client,
+      headers,
       peakRssMb: r.peak,
       machine: machine(),
+      loadAverage: loadavg()[0],
     });
   }
 
@@ -163,8 +173,19 @@ delivery:
       value: java,
       unit: 'records/s',
       machine: machine(),
+      loadAverage: loadavg()[0],
     });
-    process.env.SB_JAVA_RATE = String(java);
+    for (const [name, rate] of produceRates)
+      report({
+        bench: 'kafka',
+        case: `ratio to Kafka ProducerPerformance: ${name}`,
+        metric: 'ratio',
+        value: Math.round((rate / java) * 100) / 100,
+        unit: '×',
+        ours: rate,
+        java,
+        machine: machine(),
+      });
   }
 
   for (const client of CLIENTS) {
@@ -199,6 +220,7 @@ delivery:
       client,
       peakRssMb: r.peak,
       machine: machine(),
+      loadAverage: loadavg()[0],
     });
   }
 } finally {
