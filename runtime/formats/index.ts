@@ -17,7 +17,16 @@ import { jsonFormat } from './json.ts';
 import { xmlFormat } from './xml.ts';
 
 /** Every known input format, built-ins first. */
-export const FORMATS: FormatSpec[] = [csvFormat, jsonlFormat, fixedWidthFormat, jsonFormat, xmlFormat, avroFormat, copybookFormat, idocFormat];
+export const FORMATS: FormatSpec[] = [
+  csvFormat,
+  jsonlFormat,
+  fixedWidthFormat,
+  jsonFormat,
+  xmlFormat,
+  avroFormat,
+  copybookFormat,
+  idocFormat,
+];
 
 /** Add a format at run time (plug-ins). A second format with the same name is a programming error. */
 export function registerFormat(spec: FormatSpec): void {
