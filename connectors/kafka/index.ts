@@ -4,16 +4,15 @@
  */
 import type { JsonSchema, SinkSpec, SourceSpec } from '../../runtime/contracts/spi.ts';
 import type { KafkaClientFactory } from './adapter.ts';
-import { kafkajsClient } from './kafkajs.ts';
 import { type ClientName, connectionSchema, resolveConnection, topicCreationSchema } from './options.ts';
-import { platformaticClient } from './platformatic.ts';
 import { KafkaSink, type KafkaSinkOptions } from './sink.ts';
 import { KafkaSource, type KafkaSourceOptions } from './source.ts';
 
-export const KAFKA_CLIENTS: Record<ClientName, KafkaClientFactory> = {
-  platformatic: platformaticClient,
-  kafkajs: kafkajsClient,
-};
+/** The client library is loaded only when a pipeline uses it (start-up cost of the CLI and of other pipelines). */
+export async function kafkaClient(name: ClientName = 'platformatic'): Promise<KafkaClientFactory> {
+  if (name === 'kafkajs') return (await import('./kafkajs.ts')).kafkajsClient;
+  return (await import('./platformatic.ts')).platformaticClient;
+}
 
 const topicName = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' };
 
@@ -97,7 +96,7 @@ export const kafkaSink: SinkSpec<KafkaSinkOptions> = {
     'sinks:\n  - type: kafka\n    brokers: ["${env:KAFKA_BROKERS}"]\n    topic: inventory.events\n    key: sku\n    format: avro\n    compression: zstd',
   async create(options, ctx) {
     const conn = resolveConnection(options, ctx.baseDir, ctx.pipeline);
-    const sink = new KafkaSink(options, conn, KAFKA_CLIENTS[options.client ?? 'platformatic'], ctx.sink);
+    const sink = new KafkaSink(options, conn, await kafkaClient(options.client), ctx.sink);
     await sink.init();
     return sink;
   },
@@ -159,7 +158,7 @@ export const kafkaSource: SourceSpec<KafkaSourceOptions> = {
   example: 'source:\n  type: kafka\n  brokers: ["${env:KAFKA_BROKERS}"]\n  topic: inventory.events\n  startFrom: earliest',
   async create(options, ctx) {
     const conn = resolveConnection(options, ctx.baseDir, ctx.pipeline);
-    const source = new KafkaSource(options, conn, KAFKA_CLIENTS[options.client ?? 'platformatic'], ctx.source);
+    const source = new KafkaSource(options, conn, await kafkaClient(options.client), ctx.source);
     await source.init();
     return source;
   },
