@@ -544,6 +544,7 @@ export function compilePattern(pattern: string): DatePattern {
   if (seen12 !== seenAmPm)
     throw new PatternError(`'h' (12-hour clock) and 'a' (AM/PM) go together; use HH for 24-hour`, 0);
   const p = new DatePattern(pattern, tokens);
+  if (patternCache.size > 1000) patternCache.clear(); // patterns computed from data must not grow it without end
   patternCache.set(pattern, p);
   return p;
 }

@@ -3,7 +3,18 @@
  * inside an expression string to `file:line:col` of the YAML file, for plain, quoted (with escapes) and block
  * scalars.
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type Document, Scalar } from 'yaml';
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  type Document,
+  Scalar,
+} from 'yaml';
 import { ConfigError } from '../contracts/spi.ts';
 
 export type Path = ReadonlyArray<string | number>;
@@ -36,7 +47,18 @@ export class YamlDoc {
 
   node(path: Path): Node | undefined {
     if (path.length === 0) return (this.doc.contents as Node | null) ?? undefined;
-    return this.doc.getIn(path, true) as Node | undefined;
+    // walk by hand so that aliases (*name) resolve to their anchored node, wherever they sit on the path
+    let n: unknown = this.doc.contents;
+    for (const seg of path) {
+      if (isAlias(n)) n = n.resolve(this.doc);
+      if (isMap(n)) {
+        const pair = n.items.find((p) => isScalar(p.key) && p.key.value === seg);
+        n = pair?.value;
+      } else if (isSeq(n) && typeof seg === 'number') n = n.items[seg];
+      else return undefined;
+    }
+    if (isAlias(n)) n = n.resolve(this.doc);
+    return (n as Node | null) ?? undefined;
   }
 
   /** The key node of `path`'s last segment in its parent map (for "unknown property" errors). */

@@ -594,3 +594,16 @@ emit:
     expect(mapOne(m, REC, 'a.csv:3').events[0].eventId).toBe('a.csv:3\u001f0');
   });
 });
+
+describe('YAML conveniences', () => {
+  it('anchors and aliases work for expressions', async () => {
+    const text = `${HEAD}let:\n  ts: &when parseIso(ts)\nevent:\n  eventType: "'SALE'"\n  sku: sku\n  locationId: loc\n  quantity: qty\n  unitOfMeasure: "'EA'"\n  occurredAt: *when\n`;
+    const m = await compile(text);
+    expect(mapOne(m, REC).events[0].occurredAt).toBe('2026-01-05T10:00:00.000Z');
+  });
+
+  it('merge keys are not a thing: event: + emit: merge instead', async () => {
+    const text = `${withEvent({})}emit:\n  - <<: {}\n`;
+    expect(await compileError(text)).toMatch(/unknown key '<<' in emit\[0\]/);
+  });
+});
