@@ -70,7 +70,7 @@ export const connectionSchema: Record<string, JsonSchema> = {
   client: {
     enum: ['platformatic', 'kafkajs'],
     default: 'platformatic',
-    description: 'Kafka client library: `platformatic` (@platformatic/kafka, the faster, default) or `kafkajs`.',
+    description: 'Kafka client library: `platformatic` (@platformatic/kafka, maintained; the faster producer, default of the sink) or `kafkajs`.',
   },
   tls: {
     description: '`true` for TLS with the system CAs, or the TLS material as PEM file paths (relative to the pipeline file).',
