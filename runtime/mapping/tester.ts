@@ -9,7 +9,7 @@
  * records in order (record number or line, a part of the reason, the field), `filtered:` how many were filtered.
  * Without `rejects:` no record may be rejected.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { basename, dirname, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { InventoryEvent } from '../contracts/event.ts';
@@ -19,7 +19,6 @@ import { type LoadedMapping, loadMapping, validateTestsDoc } from './compile.ts'
 import { Dec } from './decimal.ts';
 import { describeReject } from './run-file.ts';
 import { isScalar, isSeq, YamlDoc } from './yaml.ts';
-import { readFileSync } from 'node:fs';
 
 export interface TestDoc {
   name: string;
