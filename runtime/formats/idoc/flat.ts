@@ -221,9 +221,18 @@ export class FlatIdocDecoder implements StreamDecoder {
   #record(s: number, e: number, line: number | undefined, lines: boolean): void {
     const q = this.#q;
     const enc = this.#o.encoding;
+    // Fast path — a data record whose characters are bytes (ASCII, or a single-byte encoding): decode only the
+    // administrative part and the part of SDATA the segment's layout reaches, not all 1063 characters.
+    if (!this.#startsControl(s) && (enc !== 'utf-8' || isAscii(q.buf.subarray(s, e)))) {
+      const head = decodeBytes(q.buf, s, Math.min(e, s + 63), enc);
+      const layout = this.#o.catalog.get(head.slice(0, 30).trimEnd());
+      const reach = layout && layout.fields.length > 0 ? layout.span : DATA_LENGTH - 63;
+      const sdata = e - s > 63 ? decodeBytes(q.buf, s + 63, Math.min(e, s + 63 + reach), enc) : '';
+      this.#data(head, sdata, e - s, s, line, lines);
+      return;
+    }
     let text: string;
     if (enc === 'utf-8') {
-      // Almost every record is ASCII: one SIMD check, then the cheapest decoding.
       if (isAscii(q.buf.subarray(s, e))) text = q.buf.toString('latin1', s, e);
       else if (!validUtf8(q.buf, s, e)) {
         const bad = invalidUtf8Positions(q.buf, s, e)[0] ?? s;
@@ -245,8 +254,13 @@ export class FlatIdocDecoder implements StreamDecoder {
         this.#fail(`control record is ${text.length} characters, expected ${CONTROL_LENGTH}`, this.#base + s, line, 'EDI_DC40');
       return;
     }
+    this.#data(text.slice(0, 63), text.slice(63, DATA_LENGTH), text.length, s, line, lines);
+  }
+
+  /** A data record: its first 63 characters, its SDATA (possibly cut where the layout ends) and its full length. */
+  #data(head: string, sdata: string, length: number, s: number, line: number | undefined, lines: boolean): void {
     const cur = this.#cur;
-    const segnam = text.slice(0, 30);
+    const segnam = head.slice(0, 30);
     if (!SEGNAM_RE.test(segnam)) {
       this.#bad(s, `not an IDoc data record: SEGNAM ${JSON.stringify(segnam.trimEnd().slice(0, 30))}`, line);
       if (!lines) this.#realign(s + 1);
@@ -258,17 +272,17 @@ export class FlatIdocDecoder implements StreamDecoder {
       return;
     }
     const offset = this.#base + s;
-    if (text.length > DATA_LENGTH) {
-      this.#fail(`data record is ${text.length} characters, expected ${DATA_LENGTH}`, offset, line, 'SDATA');
+    if (length > DATA_LENGTH) {
+      this.#fail(`data record is ${length} characters, expected ${DATA_LENGTH}`, offset, line, 'SDATA');
       return;
     }
-    const docnum = text.slice(33, 49).trim();
+    const docnum = head.slice(33, 49).trim();
     const own = cur.builder.tree.EDI_DC40.DOCNUM;
     if (docnum !== '' && own !== undefined && docnum !== own) {
       this.#fail(`data record of IDoc ${docnum} inside IDoc ${own} (DOCNUM differs from the control record)`, offset, line, 'DOCNUM');
       return;
     }
-    const problem = cur.builder.add(segnam.trimEnd(), text.slice(49, 55), text.slice(55, 61), text.slice(61, 63), text, 63);
+    const problem = cur.builder.add(segnam.trimEnd(), head.slice(49, 55), head.slice(55, 61), head.slice(61, 63), sdata, 0);
     if (problem) this.#fail(problem.reason, offset, line, problem.field);
     else this.#checkSize();
   }

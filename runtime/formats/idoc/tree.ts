@@ -39,7 +39,8 @@ export function fieldsFromSdata(node: SegmentNode, text: string, start: number, 
   const known = layout !== undefined && layout.fields.length > 0;
   // Most of SDATA is padding: find the last non-blank character, looking no further than the layout reaches.
   let last = known ? Math.min(text.length, start + layout.span) : text.length;
-  while (last > start && text.charCodeAt(last - 1) === 32) last--;
+  if (start === 0) last = (last === text.length ? text : text.slice(0, last)).trimEnd().length;
+  else while (last > start && text.charCodeAt(last - 1) === 32) last--;
   if (last === start) return;
   if (!known) {
     node.SDATA = text.slice(start, last);
