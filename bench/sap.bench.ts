@@ -89,7 +89,7 @@ function wmmbxy(n: number, items: number): IdocTree {
   } as unknown as IdocTree;
 }
 
-async function decodeAndMap(): Promise<void> {
+async function decodeAndMap(hashEventIds = true): Promise<void> {
   const catalog = loadCatalog();
   const items = 49; // + header = 50 segments per IDoc
   const idocs = Math.ceil(segmentsWanted / (items + 1));
@@ -99,7 +99,7 @@ async function decodeAndMap(): Promise<void> {
   const unit = Buffer.from(parts.join(''));
   const data = Buffer.concat(Array.from({ length: Math.ceil(idocs / 200) }, () => unit));
   const segments = Math.ceil(idocs / 200) * 200 * (items + 1);
-  const mapping = await loadMapping(join(ROOT, 'mappings', 'sap-idoc-goods-movements.yaml'));
+  const mapping = await loadMapping(join(ROOT, 'mappings', 'sap-idoc-goods-movements.yaml'), { hashEventIds });
   const ctx = { receivedAt: '2026-11-21T10:00:00.000Z', connector: 'file-drop' };
   const chunk = 256 * 1024;
   const run = () => {
@@ -134,12 +134,11 @@ async function decodeAndMap(): Promise<void> {
   const rate = Math.round(segments / secs);
   report({
     bench: 'sap',
-    case: `IDoc flat decode + map: ${segments.toLocaleString('en-US')} segments (${r.records.toLocaleString('en-US')} WMMBXY IDocs, CRLF), ${r.events.toLocaleString('en-US')} events`,
+    case: `IDoc flat decode + map: ${segments.toLocaleString('en-US')} segments (${r.records.toLocaleString('en-US')} WMMBXY IDocs, CRLF), ${r.events.toLocaleString('en-US')} events${hashEventIds ? '' : ' — diagnostic: event ids NOT hashed (shows what UUIDv5 ids cost)'}`,
     metric: 'throughput',
     value: rate,
     unit: 'segments/s',
-    target: '≥ 100,000',
-    ok: rate >= 100_000,
+    ...(hashEventIds ? { target: '≥ 100,000', ok: rate >= 100_000 } : {}),
     mbPerS: Math.round(data.length / secs / 1e5) / 10,
     eventsPerS: Math.round(r.events / secs),
     // the machine is shared: the rate per CPU-second of this process shows what one core does when it is not contended
@@ -230,4 +229,5 @@ async function posting(): Promise<void> {
 }
 
 await decodeAndMap();
+await decodeAndMap(false);
 await posting();
