@@ -207,10 +207,14 @@ export async function holdWhilePossible(
     const lost = new AbortController();
     const onStop = () => lost.abort();
     stop.addEventListener('abort', onStop, { once: true });
+    let renewing = false;
     const renewer = setInterval(async () => {
-      if (lost.signal.aborted) return;
-      const ok = await lock.renew();
-      if (!ok || !lock.held) {
+      if (lost.signal.aborted || renewing) return;
+      renewing = true;
+      const ok = await lock.renew().finally(() => {
+        renewing = false;
+      });
+      if ((!ok || !lock.held) && !lost.signal.aborted) {
         opts.onLost?.('renewal refused or Redis unreachable past the lock expiry');
         lost.abort();
       }

@@ -40,6 +40,9 @@ export function fileJobId(sha256: string, queuedName: string, windowMs: number):
   return windowMs > 0 ? sha256 : `${sha256}.${queuedName.split('-').slice(0, 2).join('-')}`;
 }
 
+/** Files claimed, inspected, registered and enqueued together (one fence check before each batch of claims). */
+const BATCH = 64;
+
 type WatcherRedis = Redis & { sbRegisterFile(...args: Array<string | number>): Promise<[number, string?]> };
 
 export interface WatcherParts {
@@ -134,16 +137,15 @@ export class FolderWatcher {
     });
   }
 
-  /** One scan: claims and enqueues every complete file; returns how many. */
+  /** One scan: claims and enqueues every complete file, in batches; returns how many. */
   async #round(lost: AbortSignal): Promise<number> {
-    const { toolkit: t, options: o, lock, log } = this.#p;
+    const { toolkit: t, options: o, log } = this.#p;
     const sel = selectionOf(o);
     const now = Date.now();
     let n = 0;
-    for (const folder of this.#p.folders) {
-      const candidates = await t.scan(folder, sel);
-      for (const c of candidates) {
-        if (lost.aborted) return n;
+    for (const [folderIndex, folder] of this.#p.folders.entries()) {
+      const ready: DropCandidate[] = [];
+      for (const c of await t.scan(folder, sel)) {
         if (!this.#completeness.complete(c, now)) continue;
         if (o.doneMarker && !(await t.exists(c.path + o.doneMarker))) continue;
         if (c.symlink) {
@@ -153,84 +155,125 @@ export class FolderWatcher {
             continue;
           }
         }
+        ready.push(c);
+      }
+      for (let i = 0; i < ready.length; i += BATCH) {
+        if (lost.aborted) return n;
+        const batch = ready.slice(i, i + BATCH);
         // Fencing: no claim unless the lock is still ours with the current token.
-        await lock.assertHeld();
-        const claimName = `${Date.now().toString(36)}-${(this.#seq++).toString(36)}${randomBytes(2).toString('hex')}-${c.name.replaceAll('/', '__')}`;
-        let claimed: string | undefined;
-        try {
-          claimed = await t.claim(c.path, this.#queuedDir, claimName);
-        } catch (err) {
-          log.warn({ file: c.name, err: (err as Error).message }, 'cannot claim file (retried on the next scan)');
-          continue;
-        }
-        this.#completeness.forget(c.path);
-        if (!claimed) continue;
-        if (o.doneMarker) await unlink(c.path + o.doneMarker).catch(() => undefined);
-        if (await this.#enqueue(claimName, c.name, this.#p.folders.indexOf(folder))) n++;
+        await this.#p.lock.assertHeld();
+        const claimed = await Promise.all(
+          batch.map(async (c) => {
+            const claimName = `${Date.now().toString(36)}-${(this.#seq++).toString(36)}${randomBytes(2).toString('hex')}-${c.name.replaceAll('/', '__')}`;
+            try {
+              const got = await t.claim(c.path, this.#queuedDir, claimName);
+              this.#completeness.forget(c.path);
+              if (!got) return undefined; // someone else took it
+              if (o.doneMarker) await unlink(c.path + o.doneMarker).catch(() => undefined);
+              return { queuedName: claimName, name: c.name, folderIndex };
+            } catch (err) {
+              log.warn({ file: c.name, err: (err as Error).message }, 'cannot claim file (retried on the next scan)');
+              return undefined;
+            }
+          }),
+        );
+        n += await this.#enqueueMany(claimed.filter((x) => x !== undefined));
       }
     }
     return n;
   }
 
-  /** Inspects a claimed file, registers it (fenced) and adds its job. False when it went to the error folder. */
-  async #enqueue(queuedName: string, name: string, folderIndex: number): Promise<boolean> {
+  /** Inspects claimed files, registers them (fenced) and adds their jobs; returns how many were enqueued. */
+  async #enqueueMany(items: Array<{ queuedName: string; name: string; folderIndex: number }>): Promise<number> {
+    if (items.length === 0) return 0;
     const { toolkit: t, options: o, lock, keys, queue, log } = this.#p;
-    const path = join(this.#queuedDir, queuedName);
-    const folder = this.#p.folders[folderIndex] ?? this.#p.folders[0];
-    let info: { size: number; sha256: string; nul: number };
-    let problem: string | undefined;
-    try {
-      info = await t.inspectFile(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false; // gone meanwhile (a reconcile elsewhere)
-      problem = `cannot read file: ${(err as Error).message}`;
-      info = { size: 0, sha256: '', nul: 0 };
-    }
-    try {
-      if (!problem) t.checkContent(info, this.#p.format);
-    } catch (err) {
-      problem = (err as Error).message;
-    }
-    if (problem) {
-      await this.#toErrorFolder(path, { name, folder }, problem, {});
-      await this.#r.hdel(keys.queued, queuedName);
-      return false;
-    }
     const windowMs = Math.round(o.duplicateWindowHours * 3_600_000);
-    const f = lock.fenceArgs();
-    const [ok, earlier] = await this.#r.sbRegisterFile(...f.keys, keys.dedup(info.sha256), keys.queued, ...f.argv, queuedName, info.sha256, windowMs);
-    if (ok !== 1) {
-      log.warn({ file: name, sha256: info.sha256, earlier }, 'duplicate drop: the same content was already queued within the duplicate window; skipped');
-      await this.#toErrorFolder(path, { name, folder }, `duplicate: the same content (sha256 ${info.sha256}) was already processed within the duplicate window`, { sha256: info.sha256 }, true);
-      return false;
+    const folderOf = (i: number) => this.#p.folders[i] ?? this.#p.folders[0];
+    const pathOf = (q: string) => join(this.#queuedDir, q);
+    // inspect (size, SHA-256, NUL bytes) a few at a time
+    const inspected: Array<{ queuedName: string; name: string; folderIndex: number; info: { size: number; sha256: string; nul: number } }> = [];
+    for (let i = 0; i < items.length; i += 8) {
+      const part = await Promise.all(
+        items.slice(i, i + 8).map(async (it) => {
+          let problem: string | undefined;
+          let info = { size: 0, sha256: '', nul: 0 };
+          try {
+            info = await t.inspectFile(pathOf(it.queuedName));
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // gone meanwhile
+            problem = `cannot read file: ${(err as Error).message}`;
+          }
+          try {
+            if (!problem) t.checkContent(info, this.#p.format);
+          } catch (err) {
+            problem = (err as Error).message;
+          }
+          if (problem) {
+            await this.#toErrorFolder(pathOf(it.queuedName), { name: it.name, folder: folderOf(it.folderIndex) }, problem, {});
+            await this.#r.hdel(keys.queued, it.queuedName);
+            return undefined;
+          }
+          return { ...it, info };
+        }),
+      );
+      for (const x of part) if (x) inspected.push(x);
     }
-    const data: FileJobData = {
-      v: 1,
-      name,
-      folderIndex: Math.max(0, folderIndex),
-      queued: queuedName,
-      sha256: info.sha256,
-      size: info.size,
-      enqueuedAt: new Date().toISOString(),
-      fence: lock.token ?? 0,
-    };
-    const jobId = fileJobId(info.sha256, queuedName, windowMs);
-    const existing = await queue.getJob(jobId);
-    if (existing) {
-      if ((existing.data as FileJobData).queued === queuedName) return true; // enqueued before a watcher handover
-      const state = await existing.getState();
-      if (state === 'completed' || state === 'failed' || state === 'unknown') await existing.remove().catch(() => undefined);
-      else {
-        await this.#toErrorFolder(path, { name, folder }, `duplicate: the same content (sha256 ${info.sha256}) is being processed right now (job ${jobId})`, { sha256: info.sha256 }, true);
-        await this.#r.hdel(keys.queued, queuedName);
-        return false;
+    // register, each atomically with the fence check (sent together: one round trip)
+    const f = lock.fenceArgs();
+    const regs = await Promise.all(
+      inspected.map((it) => this.#r.sbRegisterFile(...f.keys, keys.dedup(it.info.sha256), keys.queued, ...f.argv, it.queuedName, it.info.sha256, windowMs)),
+    );
+    const toAdd: Array<{ data: FileJobData; jobId: string }> = [];
+    for (const [i, it] of inspected.entries()) {
+      const [ok, earlier] = regs[i];
+      if (ok !== 1) {
+        log.warn({ file: it.name, sha256: it.info.sha256, earlier }, 'duplicate drop: the same content was already queued within the duplicate window; skipped');
+        await this.#toErrorFolder(pathOf(it.queuedName), { name: it.name, folder: folderOf(it.folderIndex) }, `duplicate: the same content (sha256 ${it.info.sha256}) was already processed within the duplicate window`, { sha256: it.info.sha256 }, true);
+        continue;
+      }
+      toAdd.push({
+        jobId: fileJobId(it.info.sha256, it.queuedName, windowMs),
+        data: {
+          v: 1,
+          name: it.name,
+          folderIndex: Math.max(0, it.folderIndex),
+          queued: it.queuedName,
+          sha256: it.info.sha256,
+          size: it.info.size,
+          enqueuedAt: new Date().toISOString(),
+          fence: lock.token ?? 0,
+        },
+      });
+    }
+    // a job id already in the queue: the same file (enqueued before a handover), or an old run of the same content
+    const existing = await Promise.all(toAdd.map((a) => queue.getJob(a.jobId)));
+    const fresh: typeof toAdd = [];
+    for (const [i, a] of toAdd.entries()) {
+      const e = existing[i];
+      if (!e) {
+        fresh.push(a);
+        continue;
+      }
+      if ((e.data as FileJobData).queued === a.data.queued) continue;
+      const state = await e.getState();
+      if (state === 'completed' || state === 'failed' || state === 'unknown') {
+        await e.remove().catch(() => undefined);
+        fresh.push(a);
+      } else {
+        const folder = folderOf(a.data.folderIndex);
+        await this.#toErrorFolder(pathOf(a.data.queued), { name: a.data.name, folder }, `duplicate: the same content (sha256 ${a.data.sha256}) is being processed right now (job ${a.jobId})`, { sha256: a.data.sha256 }, true);
+        await this.#r.hdel(keys.queued, a.data.queued);
       }
     }
-    await queue.add('file', data, { ...this.#p.jobOptions, jobId });
-    this.enqueued++;
-    this.#p.onEnqueued?.(data);
-    log.debug({ file: name, job: jobId, bytes: info.size }, 'file queued');
-    return true;
+    if (fresh.length) await queue.addBulk(fresh.map((a) => ({ name: 'file', data: a.data, opts: { ...this.#p.jobOptions, jobId: a.jobId } })));
+    for (const a of fresh) this.#p.onEnqueued?.(a.data);
+    this.enqueued += fresh.length;
+    if (fresh.length) log.debug({ files: fresh.length }, 'files queued');
+    return fresh.length;
+  }
+
+  #enqueue(queuedName: string, name: string, folderIndex: number): Promise<number> {
+    return this.#enqueueMany([{ queuedName, name, folderIndex }]);
   }
 
   async #toErrorFolder(path: string, c: Pick<DropCandidate, 'name' | 'folder'>, reason: string, details: Record<string, unknown>, duplicate = false): Promise<void> {
@@ -266,7 +309,7 @@ export class FolderWatcher {
       const name = queuedName.replace(/^[0-9a-z]+-[0-9a-z]+-/, '').replaceAll('__', '/');
       if (!sha) {
         // claimed by a watcher that stopped before registering it
-        if (await this.#enqueue(queuedName, name, 0)) fixed++;
+        fixed += await this.#enqueue(queuedName, name, 0);
         continue;
       }
       const jobId = fileJobId(sha, queuedName, Math.round(this.#p.options.duplicateWindowHours * 3_600_000));
@@ -284,7 +327,7 @@ export class FolderWatcher {
         continue;
       }
       if (!job) {
-        if (await this.#enqueue(queuedName, name, 0)) fixed++;
+        fixed += await this.#enqueue(queuedName, name, 0);
       }
     }
     // registrations whose file is gone (archived by a worker that died before cleaning up)

@@ -416,4 +416,40 @@ describe('worker pool (3 worker processes, real redis-server)', () => {
         `${duplicates} duplicate line(s) re-emitted with the same ids out of ${expected.size}`,
     );
   });
+
+  it('Redis unresponsive for a few seconds (longer than the watcher lock): the pool waits and carries on, nothing lost or doubled', async () => {
+    const pool = makePool();
+    const FILES = 120;
+    const LINES = 1500;
+    const workers = [1, 2, 3].map((n) => startWorker(pool, n, ['--lock-ttl', '3000']));
+    const keys = poolKeys(pool.pipeline);
+    await waitFor('a watcher', async () => (await conn().get(keys.watcherLock)) ?? undefined, 60_000);
+    const tokenBefore = Number((await conn().get(keys.watcherLock))!.split(' ')[1]);
+    dropFiles(pool, 0, FILES, LINES);
+    await waitFor('some files done', () => archived(pool).length >= 10, 60_000, 50);
+    const before = archived(pool).length;
+    // every client's commands wait (workers, BullMQ, heartbeats): as if Redis hung; longer than the watcher lock's expiry
+    const admin = new Redis(redisUrl());
+    await admin.call('CLIENT', 'PAUSE', '6000', 'ALL');
+    await new Promise((r) => setTimeout(r, 6500));
+    await admin.quit();
+    try {
+      await waitFor('all files archived and jobs completed', async () => {
+        const c = await queueCounts(pool);
+        return archived(pool).length === FILES && c.completed === FILES && c.active === 0 && c.waiting === 0;
+      }, 120_000);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\narchived ${archived(pool).length}, queue ${JSON.stringify(await queueCounts(pool))}\n${dumpLogs(workers)}`);
+    }
+    expect(before).toBeLessThan(FILES); // the pause happened mid-run
+    // the watcher lock expired during the pause and was taken again, with a new token
+    expect(Number((await conn().get(keys.watcherLock))!.split(' ')[1])).toBeGreaterThan(tokenBefore);
+    const exits = await stopAll(workers);
+    expect(exits.map((e) => e.code)).toEqual([0, 0, 0]);
+    const { all } = emitted(pool);
+    expect(new Set(all.map((e) => lineOf(e.ref)))).toEqual(expectedLines(0, FILES, LINES));
+    // job locks (30 s) outlived the pause: no job was taken over, so no line was emitted twice
+    expect(all).toHaveLength(FILES * LINES);
+    expect(new Set(archived(pool)).size).toBe(FILES);
+  });
 });
