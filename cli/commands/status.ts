@@ -1,7 +1,6 @@
 /** `stockbridge status --redis URL [--json]`: workers, queues, throughput, lag and failures of the worker pools on a Redis. */
 import type { Command } from 'commander';
 import { ConfigError } from '../../runtime/contracts/spi.ts';
-import { connectRedis } from '../../runtime/state/redis-store.ts';
 
 interface StatusOptions {
   redis?: string;
@@ -21,6 +20,8 @@ export function registerStatusCommand(program: Command): void {
       if (!url) throw new ConfigError('status needs --redis URL (or STOCKBRIDGE_REDIS_URL)');
       const { collectStatus, formatStatus } = await import('../../runtime/scaling/status.ts');
       // Fail fast when Redis is unreachable instead of waiting for it like a worker does.
+      // Loaded here, not at start-up: every other command would pay for the Redis client otherwise.
+      const { connectRedis } = await import('../../runtime/state/redis-store.ts');
       const redis = connectRedis(url, { maxRetriesPerRequest: 1, retryStrategy: (n) => (n > 2 ? null : 200), connectTimeout: 3000 });
       redis.on('error', () => undefined);
       try {
