@@ -170,6 +170,10 @@ export class PoolWorker {
           if (last.status === 'failed') {
             failed = !/FENCED/.test(last.error ?? '');
             if (failed) this.stop();
+          } else if (last.status === 'ok' && !lost.aborted) {
+            // A finite source drained its input: keep the lock (and renew it) so nobody runs it again, until stop.
+            this.#log.info({ recordsIn: last.recordsIn }, 'singleton source finished; holding the lock until stopped');
+            await new Promise<void>((r) => (lost.aborted ? r() : lost.addEventListener('abort', () => r(), { once: true })));
           }
         } finally {
           await p?.close();

@@ -452,4 +452,53 @@ describe('worker pool (3 worker processes, real redis-server)', () => {
     expect(all).toHaveLength(FILES * LINES);
     expect(new Set(archived(pool)).size).toBe(FILES);
   });
+
+  it('a source only one member may run (generator here; scheduled extracts alike): one runs it, a standby takes over from the shared checkpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-singleton-'));
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    const pipeline = uniqueName('single').replace(/[^A-Za-z0-9_.-]/g, '-');
+    const COUNT = 6000;
+    writeFileSync(
+      join(dir, 'pipeline.yaml'),
+      `pipeline: ${pipeline}\nsource:\n  type: generator\n  count: ${COUNT}\n  rate: 1500\nmapping: identity\nsinks:\n  - type: jsonl\n    path: \${env:SB_OUT}\n    fsync: false\ndelivery:\n  batchSize: 100\n`,
+    );
+    const pool = { dir, drops: dir, out, pipeline, file: join(dir, 'pipeline.yaml') };
+    const workers = [1, 2].map((n) => startWorker(pool, n, ['--lock-ttl', '2000']));
+    const keys = poolKeys(pipeline);
+    const lockValue = await waitFor('a singleton holder', async () => (await conn().get(keys.singletonLock)) ?? undefined, 60_000);
+    const holderId = lockValue.split(' ')[0];
+    const recs = async () => {
+      const ids = await conn().zrange(WORKERS_KEY, 0, -1);
+      const raw = ids.length ? await conn().mget(...ids.map(workerKey)) : [];
+      return raw.filter(Boolean).map((r) => JSON.parse(r!) as WorkerRecord).filter((w) => w.pipeline === pipeline);
+    };
+    const holder = await waitFor('the holder producing', async () => (await recs()).find((w) => w.id === holderId && w.recordsIn >= 1500), 60_000, 50);
+    expect((await recs()).find((w) => w.id !== holderId)?.role).toBe('standby');
+    const victim = workers.find((c) => c.pid === holder.pid)!;
+    victim.kill('SIGKILL');
+    await exited(victim);
+    const victimN = workers.indexOf(victim) + 1;
+    const survivor = workers.find((c) => c !== victim)!;
+    // the standby takes the lock over (new token) and finishes from the shared checkpoint
+    await waitFor('every record out', () => new Set(emitted(pool).all.map((e) => e.ref)).size === COUNT, 60_000);
+    const after = (await conn().get(keys.singletonLock))!;
+    expect(Number(after.split(' ')[1])).toBeGreaterThan(Number(lockValue.split(' ')[1]));
+    // once finished, the holder keeps the lock: nobody runs the drained source again
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await conn().get(keys.singletonLock)).toBe(after);
+    const exits = await stopAll([survivor]);
+    expect(exits[0].code).toBe(0);
+    const { all, byWorker } = emitted(pool);
+    expect(new Set(all.map((e) => e.ref)).size).toBe(COUNT);
+    const survivorRefs = (byWorker.get(3 - victimN) ?? []).map((e) => e.ref);
+    expect(survivorRefs.length).toBeLessThan(COUNT); // resumed, not restarted
+    // duplicates bounded by the uncommitted window, with the same ids
+    expect(all.length - COUNT).toBeLessThanOrEqual(64 * 100);
+    const idOf = new Map<string, string>();
+    for (const e of all) {
+      if (idOf.has(e.ref)) expect(e.eventId).toBe(idOf.get(e.ref));
+      idOf.set(e.ref, e.eventId);
+    }
+  });
 });
