@@ -64,11 +64,18 @@ export class GeneratorSource implements Source<GenPosition> {
   readonly #ctx: SourceContext;
   readonly #startMs: number;
   readonly #idPrefix: string;
+  readonly #storeIds: string[];
+  readonly #skuIds: string[];
+  /** ISO prefix `YYYY-MM-DDTHH:MM:` of the minute starting at #minuteMs (formatting a Date per record is slow). */
+  #minuteMs = Number.NaN;
+  #minutePrefix = '';
 
   constructor(o: GeneratorOptions, ctx: SourceContext) {
     this.#o = o;
     this.#ctx = ctx;
     this.#startMs = Date.parse(o.start);
+    this.#storeIds = Array.from({ length: o.stores }, (_, i) => `S${String(i + 1).padStart(3, '0')}`);
+    this.#skuIds = Array.from({ length: o.skus }, (_, i) => `SKU${String(i + 1).padStart(6, '0')}`);
     // Event ids: UUIDv8 (RFC 9562 custom layout) = 48 bits of (pipeline, seed) + version + sequence number.
     // Deterministic from the source coordinates without hashing every record.
     // Layout: 80 bits of hash(pipeline, seed) with the version and variant nibbles set, then 48 bits of k.
@@ -105,19 +112,31 @@ export class GeneratorSource implements Source<GenPosition> {
     }
   }
 
+  #iso(ms: number): string {
+    const minute = ms - (((ms % 60_000) + 60_000) % 60_000);
+    if (minute !== this.#minuteMs) {
+      this.#minuteMs = minute;
+      this.#minutePrefix = new Date(minute).toISOString().slice(0, 17);
+    }
+    const r = ms - minute;
+    const sec = Math.floor(r / 1000);
+    const milli = r - sec * 1000;
+    return `${this.#minutePrefix}${sec < 10 ? '0' : ''}${sec}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+  }
+
   record(k: number): SourceRecord {
     const o = this.#o;
     const r = mix(o.seed, k, 0);
-    const store = (r % o.stores) + 1;
-    const sku = (mix(o.seed, k, 3) % o.skus) + 1;
+    const store = r % o.stores;
+    const sku = mix(o.seed, k, 3) % o.skus;
     const isReturn = (mix(o.seed, k, 4) % 10_000) / 10_000 < o.returnRate;
     const qty = (r >>> 24) % 5 === 0 ? 2 : 1;
     const ms = this.#startMs + k * o.stepMs;
     const ref = `gen:${o.seed}:${k}`;
-    const storeId = `S${String(store).padStart(3, '0')}`;
-    const skuId = `SKU${String(sku).padStart(6, '0')}`;
+    const storeId = this.#storeIds[store];
+    const skuId = this.#skuIds[sku];
     if (o.shape === 'store-sales') {
-      const iso = new Date(ms).toISOString();
+      const iso = this.#iso(ms);
       return {
         ref,
         value: {
@@ -129,7 +148,7 @@ export class GeneratorSource implements Source<GenPosition> {
           time: iso.slice(11, 19).replaceAll(':', ''),
           ticket: `T${k}`,
           line: '1',
-          price: `${(sku % 50) + 1}.99`,
+          price: `${((sku + 1) % 50) + 1}.99`,
         },
       };
     }
@@ -143,7 +162,7 @@ export class GeneratorSource implements Source<GenPosition> {
       locationType: 'STORE',
       quantity: isReturn ? `${qty}.000` : `-${qty}.000`,
       unitOfMeasure: 'EA',
-      occurredAt: new Date(ms).toISOString(),
+      occurredAt: this.#iso(ms),
       references: { documentId: `T${k}`, documentLine: '1' },
       source: { system: o.system, connector: 'generator', recordRef: ref, receivedAt: '' },
       attributes: {},

@@ -29,6 +29,8 @@ export const EVENT_TYPES = [
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
+const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
+
 /** Event types whose quantity is an absolute level, not a signed delta. */
 export const ABSOLUTE_EVENT_TYPES: ReadonlySet<EventType> = new Set(['COUNT', 'SNAPSHOT']);
 
@@ -91,8 +93,30 @@ export function isQuantity(value: unknown): value is string {
   return typeof value === 'string' && QUANTITY_RE.test(value) && value !== '-0.000';
 }
 
+const DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Two ASCII digits at i as a number (the shape was checked by INSTANT_RE). */
+function d2(s: string, i: number): number {
+  return (s.charCodeAt(i) - 48) * 10 + s.charCodeAt(i + 1) - 48;
+}
+
+/** ISO-8601 UTC instant with `Z`, ms or µs, and a real calendar date (checked without Date.parse: hot path). */
+let lastInstant = '';
+let prevInstant = '';
+
 export function isInstant(value: unknown): value is string {
-  return typeof value === 'string' && INSTANT_RE.test(value) && !Number.isNaN(Date.parse(value));
+  // receivedAt is the same for a whole batch, occurredAt often repeats: remember the last two valid ones
+  if (value === lastInstant || value === prevInstant) return true;
+  if (typeof value !== 'string' || !INSTANT_RE.test(value)) return false;
+  const year = d2(value, 0) * 100 + d2(value, 2);
+  const month = d2(value, 5);
+  const day = d2(value, 8);
+  if (month < 1 || month > 12 || day < 1 || day > DAYS[month - 1]) return false;
+  if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return false;
+  if (d2(value, 11) > 23 || d2(value, 14) > 59 || d2(value, 17) > 59) return false;
+  prevInstant = lastInstant;
+  lastInstant = value;
+  return true;
 }
 
 /**
@@ -103,7 +127,7 @@ export function checkEvent(e: unknown): string | null {
   if (e === null || typeof e !== 'object') return 'event must be an object';
   const ev = e as Record<string, unknown>;
   if (typeof ev.eventId !== 'string' || ev.eventId.length === 0) return 'eventId must be a non-empty string';
-  if (!EVENT_TYPES.includes(ev.eventType as EventType)) return `eventType must be one of ${EVENT_TYPES.join(', ')}`;
+  if (!EVENT_TYPE_SET.has(ev.eventType as EventType)) return `eventType must be one of ${EVENT_TYPES.join(', ')}`;
   if (typeof ev.sku !== 'string' || ev.sku.length === 0) return 'sku must be a non-empty string';
   if (typeof ev.locationId !== 'string' || ev.locationId.length === 0) return 'locationId must be a non-empty string';
   if (!isQuantity(ev.quantity)) return `quantity must be an exact decimal with ${QUANTITY_SCALE} fraction digits, got ${JSON.stringify(ev.quantity)}`;
@@ -118,7 +142,8 @@ export function checkEvent(e: unknown): string | null {
   if (!isInstant(src.receivedAt)) return 'source.receivedAt must be an ISO-8601 UTC instant ending in Z';
   if (ev.attributes != null) {
     if (typeof ev.attributes !== 'object') return 'attributes must be a map of strings';
-    for (const [k, v] of Object.entries(ev.attributes)) if (typeof v !== 'string') return `attributes.${k} must be a string`;
+    const attrs = ev.attributes as Record<string, unknown>;
+    for (const k in attrs) if (typeof attrs[k] !== 'string') return `attributes.${k} must be a string`;
   }
   return null;
 }

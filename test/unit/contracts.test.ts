@@ -87,6 +87,12 @@ describe('canonical event contract', () => {
       if (!('quantity' in b && b.quantity === '-0.000')) expect(validate(e), JSON.stringify(b)).toBe(false);
     }
     expect(checkEvent({ ...sample, eventType: 'COUNT', quantity: '-1.000' })).toMatch(/absolute/);
+    // calendar checks without Date.parse
+    for (const bad of ['2026-02-29T00:00:00Z', '2026-04-31T00:00:00Z', '2026-13-01T00:00:00Z', '2026-11-21T24:00:00Z', '2026-11-21T10:60:00Z'])
+      expect(checkEvent({ ...sample, occurredAt: bad }), bad).toMatch(/occurredAt/);
+    for (const good of ['2024-02-29T00:00:00Z', '2000-02-29T23:59:59.999Z', '2026-12-31T23:59:59.123456Z'])
+      expect(checkEvent({ ...sample, occurredAt: good }), good).toBeNull();
+    expect(checkEvent({ ...sample, occurredAt: '1900-02-29T00:00:00Z' })).toMatch(/occurredAt/);
   });
 });
 
