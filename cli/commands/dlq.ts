@@ -2,14 +2,17 @@ import type { Command } from 'commander';
 import { builtinRegistry } from '../../connectors/index.ts';
 import { registerPostingsCommand } from '../../connectors/sap-posting/cli.ts';
 import { loadPipeline } from '../../runtime/config/pipeline.ts';
-import type { DeadLetter } from '../../runtime/contracts/spi.ts';
+import type { DeadLetter, SourceContext } from '../../runtime/contracts/spi.ts';
 import { preparePipeline, stateDirOf } from '../../runtime/engine/pipeline-runner.ts';
 import { rootLogger } from '../../runtime/observability/log.ts';
 import { DeadLetterSource } from '../../runtime/state/dlq-source.ts';
+import { openRedisStore } from '../../runtime/state/redis-store.ts';
 import { openSqliteStore } from '../../runtime/state/sqlite-store.ts';
 
 interface DlqOptions {
   stateDir?: string;
+  /** A worker pool's Redis: its dead letters live there (docs/scaling.md). */
+  redis?: string;
   json?: boolean;
   all?: boolean;
   limit?: number;
@@ -18,6 +21,7 @@ interface DlqOptions {
 
 function openStore(file: string, opts: DlqOptions) {
   const cfg = loadPipeline(file, builtinRegistry());
+  if (opts.redis) return { cfg, store: openRedisStore(opts.redis, cfg.name) };
   return { cfg, store: openSqliteStore(stateDirOf(cfg, opts.stateDir), cfg.name) };
 }
 
@@ -46,12 +50,14 @@ function where(d: DeadLetter): string {
 export function registerDlqCommands(program: Command): void {
   const dlq = program.command('dlq').description('Inspect and replay the dead-letter store of a pipeline.');
   const stateOpt = ['--state-dir <dir>', 'state directory; default from the pipeline file or .stockbridge'] as const;
+  const redisOpt = ['--redis <url>', 'a worker pool\'s Redis (stockbridge worker --redis): its shared dead letters'] as const;
 
   dlq
     .command('list')
     .description('List dead letters (open ones; --all includes replayed).')
     .argument('<pipeline>', 'pipeline file')
     .option(...stateOpt)
+    .option(...redisOpt)
     .option('--all', 'include entries already replayed')
     .option('--limit <n>', 'at most n entries', (v) => Number.parseInt(v, 10), 100)
     .option('--after <id>', 'entries after this id', (v) => Number.parseInt(v, 10), 0)
@@ -79,6 +85,7 @@ export function registerDlqCommands(program: Command): void {
     .argument('<pipeline>', 'pipeline file')
     .argument('<id>', 'entry id', (v) => Number.parseInt(v, 10))
     .option(...stateOpt)
+    .option(...redisOpt)
     .option('--json', 'JSON output')
     .action(async (file: string, id: number, opts: DlqOptions) => {
       const { store } = openStore(file, opts);
@@ -104,17 +111,23 @@ export function registerDlqCommands(program: Command): void {
     .description('Send open dead letters through the mapping and sinks again (e.g. after fixing a lookup table).')
     .argument('<pipeline>', 'pipeline file')
     .option(...stateOpt)
+    .option(...redisOpt)
     .option('--id <ids...>', 'replay only these entries', (v: string, prev: number[] = []) => [...prev, Number.parseInt(v, 10)])
     .option('--json', 'print a JSON run summary as the last line of stdout')
     .action(async (file: string, opts: DlqOptions & { id?: number[] }) => {
       const log = rootLogger();
       const cfg = loadPipeline(file, builtinRegistry());
-      const prepared = await preparePipeline(cfg, {
-        once: true,
-        stateDir: opts.stateDir,
-        log,
-        sourceOverride: (ctx) => new DeadLetterSource(ctx, opts.id),
-      });
+      const sourceOverride = (ctx: SourceContext) => new DeadLetterSource(ctx, opts.id);
+      const prepared = opts.redis
+        ? await (await import('../../runtime/scaling/assemble.ts')).assemblePipeline(cfg, {
+            once: true,
+            stateDir: opts.stateDir,
+            log,
+            state: openRedisStore(opts.redis, cfg.name),
+            closeState: true,
+            sourceOverride,
+          })
+        : await preparePipeline(cfg, { once: true, stateDir: opts.stateDir, log, sourceOverride });
       const summary = await prepared.engine.run().finally(() => prepared.close());
       log.info({ ...summary, units: undefined }, 'replay finished');
       if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
