@@ -15,7 +15,8 @@
  *   ob:seq             counter; ob:<scope>:e:<id> HASH one outbox entry; ob:<scope>:all ZSET seq → id;
  *   ob:<scope>:st:<S>  ZSET   seq → id per state
  *
- * Every multi-key change is one Lua script (atomic). Durability is Redis's: a write is acknowledged once Redis has
+ * Every multi-key change is one Lua script (atomic); very large calls (thousands of dead letters or outbox entries at
+ * once) are split into chunks, each atomic, and the call resolves once all are stored. Durability is Redis's: a write is acknowledged once Redis has
  * it in memory; with `appendonly yes` + `appendfsync everysec` (the usual production setting) at most ~1 s of
  * acknowledged writes can be lost if the Redis host itself crashes — see docs/scaling.md.
  */
@@ -55,6 +56,14 @@ export function pipelineKeyPrefix(pipeline: string, prefix = 'sb'): string {
 }
 
 const enc = (s: string) => encodeURIComponent(s);
+
+/** Variadic Redis calls are split so a huge batch neither overflows the JS stack nor builds one giant command. */
+const CHUNK = 2000;
+function chunks<T>(a: readonly T[], n = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < a.length; i += n) out.push(a.slice(i, i + n));
+  return out;
+}
 
 const CLAIM_KEYS = `
 local t = redis.call('TIME')
@@ -237,7 +246,8 @@ export class RedisStateStore implements StateStore {
     const end = Buffer.concat([Buffer.from('('), Buffer.from(prefix), Buffer.from([0xff])]);
     const keys = await this.#r.zrangebylex(`${this.#k}cp:idx`, start as unknown as string, end as unknown as string);
     if (keys.length === 0) return [];
-    const values = await this.#r.hmget(`${this.#k}cp`, ...keys);
+    const values: Array<string | null> = [];
+    for (const part of chunks(keys)) values.push(...(await this.#r.hmget(`${this.#k}cp`, ...part)));
     const out: Array<{ key: string; value: unknown }> = [];
     keys.forEach((key, i) => {
       const v = values[i];
@@ -253,13 +263,16 @@ export class RedisStateStore implements StateStore {
   }
 
   async claimKeys(scope: string, keys: string[], ttlMs?: number): Promise<Set<string>> {
-    if (keys.length === 0) return new Set();
-    const dupIdx = await this.#r.sbClaimKeys(keys.length, ...keys.map((k) => this.#idemKey(scope, k)), ttlMs === undefined ? '' : String(ttlMs));
-    return new Set(dupIdx.map((i) => keys[i - 1]));
+    const dup = new Set<string>();
+    for (const part of chunks(keys)) {
+      const dupIdx = await this.#r.sbClaimKeys(part.length, ...part.map((k) => this.#idemKey(scope, k)), ttlMs === undefined ? '' : String(ttlMs));
+      for (const i of dupIdx) dup.add(part[i - 1]);
+    }
+    return dup;
   }
 
   async releaseKeys(scope: string, keys: string[]): Promise<void> {
-    if (keys.length) await this.#r.del(...keys.map((k) => this.#idemKey(scope, k)));
+    for (const part of chunks(keys)) await this.#r.del(...part.map((k) => this.#idemKey(scope, k)));
   }
 
   // -- dead letters -----------------------------------------------------------------------------------------------
@@ -280,7 +293,7 @@ export class RedisStateStore implements StateStore {
       if (e.error) s.error = e.error;
       return JSON.stringify(s);
     });
-    await this.#r.sbAddDeadLetters(`${this.#k}dl:seq`, `${this.#k}dl`, `${this.#k}dl:all`, `${this.#k}dl:open`, ...rows);
+    for (const part of chunks(rows, 500)) await this.#r.sbAddDeadLetters(`${this.#k}dl:seq`, `${this.#k}dl`, `${this.#k}dl:all`, `${this.#k}dl:open`, ...part);
   }
 
   async #deadLetters(ids: string[]): Promise<DeadLetter[]> {
@@ -307,10 +320,12 @@ export class RedisStateStore implements StateStore {
   async markReplayed(ids: number[]): Promise<void> {
     if (ids.length === 0) return;
     const now = new Date().toISOString();
-    const m = this.#r.multi();
-    for (const id of ids) m.hset(`${this.#k}dl:replayed`, String(id), now);
-    m.zrem(`${this.#k}dl:open`, ...ids.map(String));
-    await m.exec().then(check);
+    for (const part of chunks(ids.map(String))) {
+      const m = this.#r.multi();
+      m.hset(`${this.#k}dl:replayed`, ...part.flatMap((id) => [id, now]));
+      m.zrem(`${this.#k}dl:open`, ...part);
+      await m.exec().then(check);
+    }
   }
 
   async countDeadLetters(opts: { includeReplayed?: boolean } = {}): Promise<number> {
@@ -324,17 +339,25 @@ export class RedisStateStore implements StateStore {
   }
 
   async openOutbox(scope: string, entries: ReadonlyArray<{ id: string; key: string; request: unknown }>): Promise<OutboxEntry[]> {
-    if (entries.length === 0) return [];
     const ob = this.#ob(scope);
-    const keys = [`${this.#k}ob:seq`, `${ob}all`, `${ob}st:PENDING`, ...entries.map((e) => `${ob}e:${e.id}`)];
-    const argv = [new Date().toISOString()];
-    for (const e of entries) argv.push(e.id, e.key, JSON.stringify(e.request ?? null));
-    const rows = await this.#r.sbOpenOutbox(keys.length, ...keys, ...argv);
-    return rows.map(toOutboxEntry);
+    const out: OutboxEntry[] = [];
+    for (const part of chunks(entries, 500)) {
+      const keys = [`${this.#k}ob:seq`, `${ob}all`, `${ob}st:PENDING`, ...part.map((e) => `${ob}e:${e.id}`)];
+      const argv = [new Date().toISOString()];
+      for (const e of part) argv.push(e.id, e.key, JSON.stringify(e.request ?? null));
+      const rows = await this.#r.sbOpenOutbox(keys.length, ...keys, ...argv);
+      out.push(...rows.map(toOutboxEntry));
+    }
+    return out;
   }
 
   async updateOutbox(scope: string, updates: readonly OutboxUpdate[]): Promise<string[]> {
-    if (updates.length === 0) return [];
+    const moved: string[] = [];
+    for (const part of chunks(updates, 500)) moved.push(...(await this.#updateOutbox(scope, part)));
+    return moved;
+  }
+
+  async #updateOutbox(scope: string, updates: readonly OutboxUpdate[]): Promise<string[]> {
     const ob = this.#ob(scope);
     const keys = [...OUTBOX_STATES.map((s) => `${ob}st:${s}`), ...updates.map((u) => `${ob}e:${u.id}`)];
     const argv = [new Date().toISOString()];
