@@ -143,7 +143,7 @@ export function checkEvent(e: unknown): string | null {
   if (ev.attributes != null) {
     if (typeof ev.attributes !== 'object') return 'attributes must be a map of strings';
     const attrs = ev.attributes as Record<string, unknown>;
-    for (const k in attrs) if (typeof attrs[k] !== 'string') return `attributes.${k} must be a string`;
+    for (const k of Object.keys(attrs)) if (typeof attrs[k] !== 'string') return `attributes.${k} must be a string`;
   }
   return null;
 }

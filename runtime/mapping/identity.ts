@@ -61,7 +61,9 @@ export function identityMapping(opts: IdentityOptions = {}): CompiledMapping {
     if (value === null || typeof value !== 'object' || Array.isArray(value))
       return reject('a canonical event must be a JSON object');
     const v = value as Record<string, unknown>;
-    for (const k in v) if (!KNOWN.has(k)) return reject(`unknown field '${k}' (not part of the canonical event)`, k);
+    // Object.keys, not for-in: decoded Avro records inherit enumerable methods (clone, toBuffer, …).
+    for (const k of Object.keys(v))
+      if (!KNOWN.has(k)) return reject(`unknown field '${k}' (not part of the canonical event)`, k);
     if (v.schemaVersion !== undefined && v.schemaVersion !== EVENT_SCHEMA_VERSION)
       return reject(
         `schemaVersion ${JSON.stringify(v.schemaVersion)} is not supported (expected ${EVENT_SCHEMA_VERSION})`,
