@@ -62,7 +62,7 @@ export function registerWorkerCommand(program: Command): void {
     .description('Run a pipeline as one member of a worker pool sharing one Redis (file drops become BullMQ jobs; Kafka uses consumer groups).')
     .argument('<pipeline>', 'pipeline file (YAML); every member runs the same file')
     .option('--redis <url>', 'Redis of the pool (redis://host:port[/db]); default $STOCKBRIDGE_REDIS_URL. Without it: a single process, like `run`')
-    .option('--concurrency <n>', 'file jobs this member works on at once', int('concurrency', 1), 4)
+    .option('--concurrency <n>', 'file jobs this member holds at once (they share one engine: this pipelines I/O, it adds no CPU)', int('concurrency', 1), 2)
     .option('--state-dir <dir>', 'local state directory for components that keep local files; pool state lives in Redis')
     .option('--lock-ttl <ms>', 'expiry of the folder-watcher / singleton lock (handover delay when its holder dies)', int('lock-ttl', 500), 10_000)
     .option('--job-lock <ms>', 'BullMQ job lock: a dead member\'s jobs are taken over after about this long', int('job-lock', 1000), 30_000)
