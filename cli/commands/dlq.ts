@@ -6,7 +6,6 @@ import type { DeadLetter, SourceContext } from '../../runtime/contracts/spi.ts';
 import { preparePipeline, stateDirOf } from '../../runtime/engine/pipeline-runner.ts';
 import { rootLogger } from '../../runtime/observability/log.ts';
 import { DeadLetterSource } from '../../runtime/state/dlq-source.ts';
-import { openRedisStore } from '../../runtime/state/redis-store.ts';
 import { openSqliteStore } from '../../runtime/state/sqlite-store.ts';
 
 interface DlqOptions {
@@ -19,9 +18,13 @@ interface DlqOptions {
   after?: number;
 }
 
-function openStore(file: string, opts: DlqOptions) {
+async function openStore(file: string, opts: DlqOptions) {
   const cfg = loadPipeline(file, builtinRegistry());
-  if (opts.redis) return { cfg, store: openRedisStore(opts.redis, cfg.name) };
+  if (opts.redis) {
+    // Loaded only for pools: the Redis client is not part of every command's start-up.
+    const { openRedisStore } = await import('../../runtime/state/redis-store.ts');
+    return { cfg, store: openRedisStore(opts.redis, cfg.name) };
+  }
   return { cfg, store: openSqliteStore(stateDirOf(cfg, opts.stateDir), cfg.name) };
 }
 
@@ -63,7 +66,7 @@ export function registerDlqCommands(program: Command): void {
     .option('--after <id>', 'entries after this id', (v) => Number.parseInt(v, 10), 0)
     .option('--json', 'JSON lines')
     .action(async (file: string, opts: DlqOptions) => {
-      const { store } = openStore(file, opts);
+      const { store } = await openStore(file, opts);
       try {
         const rows = await store.listDeadLetters({ limit: opts.limit, afterId: opts.after, includeReplayed: opts.all });
         if (opts.json) {
@@ -88,7 +91,7 @@ export function registerDlqCommands(program: Command): void {
     .option(...redisOpt)
     .option('--json', 'JSON output')
     .action(async (file: string, id: number, opts: DlqOptions) => {
-      const { store } = openStore(file, opts);
+      const { store } = await openStore(file, opts);
       try {
         const d = await store.getDeadLetter(id);
         if (!d) throw new Error(`no dead letter #${id}`);
@@ -123,7 +126,7 @@ export function registerDlqCommands(program: Command): void {
             once: true,
             stateDir: opts.stateDir,
             log,
-            state: openRedisStore(opts.redis, cfg.name),
+            state: (await import('../../runtime/state/redis-store.ts')).openRedisStore(opts.redis, cfg.name),
             closeState: true,
             sourceOverride,
           })
