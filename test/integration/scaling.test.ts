@@ -405,8 +405,9 @@ describe('worker pool (3 worker processes, real redis-server)', () => {
       const lineNo = (e: { ref: string }) => Number(e.ref.slice(e.ref.lastIndexOf(':') + 1));
       const ofFile = (e: { ref: string }) => lineOf(e.ref).startsWith(`${cp.name}:`);
       const bySurvivors = all.filter((e) => e.worker !== victimN && ofFile(e)).map(lineNo);
-      expect(Math.min(...bySurvivors)).toBe(cp.line);
+      // (a checkpoint at the end of the file: every line was committed, only the archiving was left)
       expect(bySurvivors).toHaveLength(LINES + 2 - cp.line);
+      if (bySurvivors.length) expect(Math.min(...bySurvivors)).toBe(cp.line);
       const byVictim = new Set(all.filter((e) => e.worker === victimN && ofFile(e)).map(lineNo));
       for (let l = 2; l < cp.line; l++) expect(byVictim.has(l)).toBe(true);
     }
