@@ -7,6 +7,7 @@
  *   pool:dedup:<sha256>                   STRING  queued name of that content; expires after the duplicate window
  *   pool:queued                           HASH    queued name → sha256, for every file in the shared queued area
  *   pool:rate:<epoch second>              HASH    recordsIn / eventsOut / files published by the workers in that second
+ *   pool:rejected                         LIST    the last 100 files the watcher sent to the error folder (JSON)
  *
  * Global (all pipelines on this Redis):
  *
@@ -28,6 +29,7 @@ export function poolKeys(pipeline: string) {
     dedup: (sha256: string) => `${p}dedup:${sha256}`,
     queued: `${p}queued`,
     rate: (epochSecond: number) => `${p}rate:${epochSecond}`,
+    rejected: `${p}rejected`,
   };
 }
 

@@ -5,6 +5,7 @@
  *   queues      every BullMQ queue of stockbridge on this Redis (`bull:stockbridge-*`: file jobs, SAP postings):
  *               waiting / active / completed / failed / delayed, lag (waiting jobs, age of the oldest), recent failures
  *   throughput  per pipeline, records/s and events/s over the last minute (the workers' per-second counters)
+ *   rejected    files a watcher sent to the error folder before they became jobs (empty, binary, duplicate, …)
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -18,8 +19,18 @@ export interface QueueStatus {
   failures: Array<{ id: string; name: string; file?: string; reason: string; attempts: number; failedAt: string | null }>;
 }
 
+export interface RejectedFile {
+  pipeline: string;
+  file: string;
+  reason: string;
+  movedTo: string;
+  at: string;
+}
+
 export interface PoolStatus {
   at: string;
+  /** Files the watcher sent to the error folder before they became jobs (empty, binary, duplicate, …), newest first. */
+  rejectedFiles: RejectedFile[];
   workers: Array<WorkerRecord & { alive: boolean; heartbeatAgeMs: number }>;
   queues: QueueStatus[];
   throughput: Array<{ pipeline: string; windowSeconds: number; recordsPerSecond: number; eventsPerSecond: number; filesPerMinute: number }>;
@@ -113,7 +124,21 @@ export async function collectStatus(redis: Redis, opts: { failures?: number; win
       filesPerMinute: Math.round((files * 60) / window),
     });
   }
-  return { at: new Date(now).toISOString(), workers, queues, throughput };
+  // files rejected by a watcher before they became jobs, for every pipeline seen (workers or file queues)
+  const known = new Set(pipelines);
+  const fileQueuePrefix = 'stockbridge-files-';
+  for (const n of names) if (n.startsWith(fileQueuePrefix)) known.add(n.slice(fileQueuePrefix.length));
+  const rejectedFiles: RejectedFile[] = [];
+  for (const p of [...known].sort()) {
+    for (const raw of await redis.lrange(poolKeys(p).rejected, 0, (opts.failures ?? 10) - 1)) {
+      try {
+        rejectedFiles.push({ pipeline: p, ...(JSON.parse(raw) as Omit<RejectedFile, 'pipeline'>) });
+      } catch {
+        // not ours
+      }
+    }
+  }
+  return { at: new Date(now).toISOString(), workers, queues, throughput, rejectedFiles };
 }
 
 function table(rows: string[][]): string {
@@ -178,7 +203,8 @@ export function formatStatus(s: PoolStatus): string {
       ]).replace(/^/gm, '  '),
     );
   const failures = s.queues.flatMap((q) => q.failures.map((f) => ({ ...f, queue: q.name })));
-  out.push('', `FAILURES${failures.length ? '' : ' (none)'}`);
+  out.push('', `FAILURES${failures.length || s.rejectedFiles.length ? '' : ' (none)'}`);
   for (const f of failures) out.push(`  ${f.queue}  job ${f.id}${f.file ? ` (${f.file})` : ''}  ${f.failedAt ?? ''}  attempts ${f.attempts}: ${f.reason}`);
+  for (const r of s.rejectedFiles) out.push(`  ${r.pipeline}  file ${r.file}  ${r.at}  not queued: ${r.reason} (→ ${r.movedTo})`);
   return `${out.join('\n')}\n`;
 }

@@ -281,6 +281,9 @@ export class FolderWatcher {
     try {
       const target = await t.moveToErrorFolder(path, t.errorDirOf(c.folder, o), c.name, reason, details);
       if (!duplicate) log.error({ file: c.name, movedTo: target, reason }, 'file moved to the error folder');
+      // for `stockbridge status`: files that never became jobs
+      const entry = JSON.stringify({ file: c.name, reason, movedTo: target, at: new Date().toISOString() });
+      await this.#r.multi().lpush(this.#p.keys.rejected, entry).ltrim(this.#p.keys.rejected, 0, 99).exec().catch(() => undefined);
     } catch (err) {
       log.error({ file: c.name, reason, err: (err as Error).message }, 'file cannot be processed and cannot be moved to the error folder; it stays where it is');
     }

@@ -12,8 +12,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { fileDropToolkit } from '../../cli/commands/worker.ts';
 import { bindFormat } from '../../runtime/formats/index.ts';
 import type { DropOptions } from '../../runtime/scaling/drop-toolkit.ts';
-import { poolKeys } from '../../runtime/scaling/keys.ts';
+import { filesQueueName, poolKeys } from '../../runtime/scaling/keys.ts';
 import { FencedLock, holdWhilePossible, isFenced, sleep } from '../../runtime/scaling/lock.ts';
+import { collectStatus } from '../../runtime/scaling/status.ts';
 import { FolderWatcher } from '../../runtime/scaling/watcher.ts';
 import { fenceCheckpoints } from '../../runtime/scaling/worker.ts';
 import { connectRedis, RedisStateStore } from '../../runtime/state/redis-store.ts';
@@ -124,7 +125,7 @@ describe('fenced lock (real redis-server)', () => {
       pollIntervalMs: 50, afterSuccess: 'archive', archive: { dated: false, gzip: false }, duplicateWindowHours: 1, followSymlinks: false,
       chunkSize: 65536, onceWaitMs: 0,
     };
-    const queue = new Queue(uniqueName('stockbridge-files-fence'), { connection: r });
+    const queue = new Queue(filesQueueName(pipeline), { connection: r });
     const lock = new FencedLock(r, keys.watcherLock, { ttlMs: 60_000, owner: 'stale' });
     await lock.tryAcquire();
     // superseded before it starts: another process now holds the lock with a newer token
@@ -168,6 +169,9 @@ describe('fenced lock (real redis-server)', () => {
     stop2.abort();
     await running2;
     expect(readdirSync(join(drops, '.error')).sort()).toEqual(['again.csv', 'again.csv.error.json']);
+    // `stockbridge status` lists files that never became jobs
+    const st = await collectStatus(r);
+    expect(st.rejectedFiles.filter((x) => x.pipeline === pipeline)).toMatchObject([{ file: 'again.csv', reason: expect.stringMatching(/^duplicate/) }]);
     expect(await queue.count()).toBe(4);
     await queue.obliterate({ force: true });
     await queue.close();
