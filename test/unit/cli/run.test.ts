@@ -68,13 +68,13 @@ describe('stockbridge run', () => {
         return 0;
       }
     };
-    for (let i = 0; i < 300 && written() < 20_000; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 300 && written() < 150_000; i++) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.on('exit', r));
     expect(code).toBe(0);
     const s = lastJsonLine(out);
     expect(s.status).toBe('stopped');
-    expect(s.eventsOut as number).toBeGreaterThan(100);
+    expect(s.eventsOut as number).toBeGreaterThanOrEqual(100);
     const first = readFileSync(join(dir, 'out.jsonl'), 'utf8').trimEnd().split('\n');
     expect(first).toHaveLength(s.eventsOut as number);
     // Restart with a bounded count: it continues after the committed position.

@@ -121,6 +121,8 @@ describe('parquet sink faults while writing', () => {
     expect(err).toBeInstanceOf(Error);
     expect(err).not.toBeInstanceOf(TransientError);
     expect(err!.message).toMatch(/parquet: publishing event_date=2026-11-21\/.*\.parquet: E(EXIST|NOTDIR)/);
+    // the writer thread removes the failed staging file right after reporting the error
+    for (let i = 0; i < 100 && readdirSync(join(dir, '_staging', 'test')).length; i++) await new Promise((r) => setTimeout(r, 20));
     expect(readdirSync(join(dir, '_staging', 'test'))).toEqual([]);
   });
 
