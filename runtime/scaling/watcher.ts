@@ -183,41 +183,47 @@ export class FolderWatcher {
     return n;
   }
 
-  /** Inspects claimed files, registers them (fenced) and adds their jobs; returns how many were enqueued. */
+  /**
+   * Inspects claimed files, registers them (fenced) and adds their jobs, 8 at a time so the first jobs are available
+   * to the other workers after a few hashes, not after the whole batch; returns how many were enqueued.
+   */
   async #enqueueMany(items: Array<{ queuedName: string; name: string; folderIndex: number }>): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < items.length; i += 8) n += await this.#enqueueChunk(items.slice(i, i + 8));
+    return n;
+  }
+
+  async #enqueueChunk(items: Array<{ queuedName: string; name: string; folderIndex: number }>): Promise<number> {
     if (items.length === 0) return 0;
     const { toolkit: t, options: o, lock, keys, queue, log } = this.#p;
     const windowMs = Math.round(o.duplicateWindowHours * 3_600_000);
     const folderOf = (i: number) => this.#p.folders[i] ?? this.#p.folders[0];
     const pathOf = (q: string) => join(this.#queuedDir, q);
-    // inspect (size, SHA-256, NUL bytes) a few at a time
-    const inspected: Array<{ queuedName: string; name: string; folderIndex: number; info: { size: number; sha256: string; nul: number } }> = [];
-    for (let i = 0; i < items.length; i += 8) {
-      const part = await Promise.all(
-        items.slice(i, i + 8).map(async (it) => {
-          let problem: string | undefined;
-          let info = { size: 0, sha256: '', nul: 0 };
-          try {
-            info = await t.inspectFile(pathOf(it.queuedName));
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // gone meanwhile
-            problem = `cannot read file: ${(err as Error).message}`;
-          }
-          try {
-            if (!problem) t.checkContent(info, this.#p.format);
-          } catch (err) {
-            problem = (err as Error).message;
-          }
-          if (problem) {
-            await this.#toErrorFolder(pathOf(it.queuedName), { name: it.name, folder: folderOf(it.folderIndex) }, problem, {});
-            await this.#r.hdel(keys.queued, it.queuedName);
-            return undefined;
-          }
-          return { ...it, info };
-        }),
-      );
-      for (const x of part) if (x) inspected.push(x);
-    }
+    // inspect (size, SHA-256, NUL bytes) in parallel
+    const part = await Promise.all(
+      items.map(async (it) => {
+        let problem: string | undefined;
+        let info = { size: 0, sha256: '', nul: 0 };
+        try {
+          info = await t.inspectFile(pathOf(it.queuedName));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // gone meanwhile
+          problem = `cannot read file: ${(err as Error).message}`;
+        }
+        try {
+          if (!problem) t.checkContent(info, this.#p.format);
+        } catch (err) {
+          problem = (err as Error).message;
+        }
+        if (problem) {
+          await this.#toErrorFolder(pathOf(it.queuedName), { name: it.name, folder: folderOf(it.folderIndex) }, problem, {});
+          await this.#r.hdel(keys.queued, it.queuedName);
+          return undefined;
+        }
+        return { ...it, info };
+      }),
+    );
+    const inspected = part.filter((x) => x !== undefined);
     // register, each atomically with the fence check (sent together: one round trip)
     const f = lock.fenceArgs();
     const regs = await Promise.all(
