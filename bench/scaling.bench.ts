@@ -3,13 +3,15 @@
  * parsing and formatting in three zones, ~20 computed fields per record) with 1, 2 and 3 `stockbridge worker`
  * processes (the real CLI) sharing one drop folder and one Redis.
  *
- *   ./node_modules/.bin/node bench/scaling.bench.ts [files=120] [lines=1000] [repeats=2] [concurrency=2]
+ *   ./node_modules/.bin/node bench/scaling.bench.ts [files=240] [lines=1000] [repeats=3] [concurrency=2]
  *
  * Each run: start N workers on an empty folder, wait until all N have a heartbeat, warm them up (3 small files per
  * worker: the mapping gets JIT-compiled in every process), then move the files in (one rename each) and time until
  * the queue has every job completed (every file mapped, delivered and archived). Startup and warm-up are not timed:
  * this is the steady-state throughput of the pool. Best of `repeats` per N. Each result also says how many CPU cores
- * the workers got and how much CPU everything else used meanwhile (a busy machine shows there, not as a slow pool). Target (issue #9): 2 workers ≥ 1.7× one worker on a 2-core machine; the 3-worker
+ * the workers got and how much CPU everything else used meanwhile (a busy machine shows there, not as a slow pool).
+ * Interleaved with those runs, the same files split over 1 and 2 independent `stockbridge run --once` processes (no
+ * Redis, no pool) give the machine's own 2-process ceiling for this workload, and the pool's figure relative to it. Target (issue #9): 2 workers ≥ 1.7× one worker on a 2-core machine; the 3-worker
  * figure is recorded. Workers are started with `taskset -c 0-<n-1>` when taskset exists (bench/run.ts pins benches
  * to one core; a pool needs them all). Uses $REDIS_URL, or starts a private redis-server from the test harness.
  */
@@ -23,9 +25,9 @@ import { filesQueueName, WORKERS_KEY, workerKey } from '../runtime/scaling/keys.
 import { pipelineKeyPrefix } from '../runtime/state/redis-store.ts';
 import { machine, report } from './lib.ts';
 
-const FILES = Number(process.argv[2] ?? 120);
+const FILES = Number(process.argv[2] ?? 240);
 const LINES = Number(process.argv[3] ?? 1000);
-const REPEATS = Number(process.argv[4] ?? 2);
+const REPEATS = Number(process.argv[4] ?? 3);
 const CONCURRENCY = Number(process.argv[5] ?? 2);
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'cli', 'stockbridge.mjs');
@@ -205,6 +207,47 @@ async function runOnce(workers: number, staged: string, url: string, redis: Redi
   }
 }
 
+/**
+ * The machine's own ceiling, no pool involved: the same files split over `n` independent `stockbridge run --once`
+ * processes started together. Rate from the engines' own durations (startup excluded, JIT warm-up included).
+ */
+async function runIndependent(n: number, staged: string, run: number): Promise<{ secs: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-bench-scaling-indep-'));
+  writeFileSync(join(dir, 'mapping.yaml'), MAPPING);
+  const files = readdirSync(staged).sort();
+  const procs: Array<Promise<number>> = [];
+  for (let i = 0; i < n; i++) {
+    const drops = join(dir, `drops-${i}`);
+    mkdirSync(drops);
+    for (const f of files.filter((_, k) => k % n === i)) spawnSync('cp', [join(staged, f), join(drops, f)]);
+    const pipeline = join(dir, `p${i}.yaml`);
+    writeFileSync(
+      pipeline,
+      `pipeline: bench-indep-${process.pid}-${run}-${n}-${i}\nsource:\n  type: file-drop\n  path: drops-${i}\n  include: ["*.csv"]\n  minAgeMs: 0\n  stableMs: 0\nmapping: mapping.yaml\nsinks:\n  - type: discard\n`,
+    );
+  }
+  for (let i = 0; i < n; i++) {
+    const args = [BIN, 'run', join(dir, `p${i}.yaml`), '--once', '--json', '--quiet', '--state-dir', join(dir, `state-${i}`)];
+    const cmd = hasTaskset ? 'taskset' : process.execPath;
+    const argv = hasTaskset ? ['-c', `0-${NCPU - 1}`, process.execPath, ...args] : args;
+    procs.push(
+      new Promise((resolveRun, reject) => {
+        const c = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        c.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        c.on('exit', (code) => {
+          if (code !== 0) return reject(new Error(`independent run exited ${code}`));
+          resolveRun((JSON.parse(out.trim().split('\n').pop()!) as { durationMs: number }).durationMs);
+        });
+      }),
+    );
+  }
+  const durations = await Promise.all(procs);
+  return { secs: Math.max(...durations) / 1000 };
+}
+
 const { url, stop } = startRedis();
 const redis = new Redis(url, { maxRetriesPerRequest: null });
 try {
@@ -216,6 +259,7 @@ try {
   const records = FILES * LINES;
   const load = loadavg()[0].toFixed(1);
   const best = new Map<number, RunResult>();
+  const indep = new Map<number, number>();
   for (let r = 0; r < REPEATS; r++) {
     for (const n of [1, 2, 3]) {
       const res = await runOnce(n, staged, url, redis, r);
@@ -223,6 +267,11 @@ try {
         `run ${r + 1}: ${n} worker(s) ${res.secs.toFixed(2)} s, ${Math.round(records / res.secs)} records/s; workers got ${res.workerCores.toFixed(2)} cores, others used ${res.otherCores.toFixed(2)}\n`,
       );
       if (!best.has(n) || res.secs < best.get(n)!.secs) best.set(n, res);
+    }
+    for (const n of [1, 2]) {
+      const { secs } = await runIndependent(n, staged, r);
+      process.stderr.write(`run ${r + 1}: ${n} independent process(es), no pool: ${secs.toFixed(2)} s, ${Math.round(records / secs)} records/s\n`);
+      indep.set(n, Math.min(indep.get(n) ?? Number.POSITIVE_INFINITY, secs));
     }
   }
   const rate = (n: number) => Math.round(records / best.get(n)!.secs);
@@ -250,6 +299,19 @@ try {
   const note = busy ? 'other processes used CPU during the runs (otherCores): re-run on a quiet machine' : undefined;
   report({ bench: 'scaling', case: '2 workers vs 1 (CPU-heavy file drops)', metric: 'speedup', value: Number(s2.toFixed(2)), unit: '×', target: '≥ 1.7', ok: s2 >= 1.7, note, machine: machine() });
   report({ bench: 'scaling', case: `3 workers vs 1 on ${NCPU} cores (recorded)`, metric: 'speedup', value: Number(s3.toFixed(2)), unit: '×', note, machine: machine() });
+  // what this machine allows for this workload without any pool: the ceiling the 2-worker figure compares with
+  const ceiling = indep.get(1)! / indep.get(2)!;
+  report({
+    bench: 'scaling',
+    case: '2 independent processes vs 1, no pool (same files split in two; machine ceiling for this workload)',
+    metric: 'speedup',
+    value: Number(ceiling.toFixed(2)),
+    unit: '×',
+    oneProcessRecordsPerSecond: Math.round(records / indep.get(1)!),
+    twoProcessesRecordsPerSecond: Math.round(records / indep.get(2)!),
+    poolVsCeiling: Number((s2 / ceiling).toFixed(2)),
+    machine: machine(),
+  });
 } finally {
   await redis.quit();
   stop();
