@@ -17,10 +17,14 @@ export class DeadLetterSource implements Source<number[]> {
   }
 
   async *batches(): AsyncGenerator<SourceBatch<number[]>> {
+    // Stop at the entries that existed when the replay started: records rejected again during the replay get new
+    // entries, which must not be replayed by the same run (that would never end).
+    const last = await this.#state.listDeadLetters({ afterId: 0, limit: 1_000_000_000, includeReplayed: true });
+    const lastId = last.length ? last[last.length - 1].id : 0;
     let afterId = 0;
     for (;;) {
       if (this.#ctx.signal.aborted) return;
-      const page = await this.#state.listDeadLetters({ afterId, limit: this.#ctx.batchSize });
+      const page = (await this.#state.listDeadLetters({ afterId, limit: this.#ctx.batchSize })).filter((d) => d.id <= lastId);
       if (page.length === 0) return;
       afterId = page[page.length - 1].id;
       const chosen = page.filter((d) => this.#replayable(d));
